@@ -1,0 +1,1 @@
+"""Backbones written here, with torchvision's state-dict names so official checkpoints load."""

@@ -1,0 +1,75 @@
+"""What the engine drives: a ``Method`` is a network plus a memory policy.
+
+The engine calls ``start(info)`` once per video, then ``step`` for every frame in
+order. ``step`` returns soft probabilities for every object of the video (background
+first); objects not given yet have probability 0. Stage timing goes through
+``self.clock`` so telemetry can wrap encode / read / decode / memorize without the
+method knowing how it is measured.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ContextManager, Protocol
+
+import numpy as np
+import torch
+
+from vosbench.data.video import VideoInfo
+
+STAGES = ("encode", "read", "decode", "memorize")
+"""The stages a step is split into for latency telemetry."""
+
+
+class StageClock(Protocol):
+    def stage(self, name: str) -> ContextManager[None]: ...
+
+
+class NoClock:
+    """Measures nothing; the default until the engine installs a probe."""
+
+    def stage(self, name: str) -> ContextManager[None]:
+        return contextlib.nullcontext()
+
+
+@dataclass(frozen=True)
+class MemoryReport:
+    """Features held in memory after a step."""
+
+    per_object: tuple[int, ...]  # stored feature vectors (positions or bases) per object
+    nbytes: int  # bytes of keys and values held
+
+
+class Method(ABC):
+    """One VOS method, configured by its registered parameters."""
+
+    def __init__(self, device: str | torch.device = "cpu", dtype: torch.dtype | None = None):
+        self.device = torch.device(device)
+        # None: float32; torch.float16 / torch.bfloat16: autocast on the device
+        self.autocast_dtype = dtype
+        self.clock: StageClock = NoClock()
+
+    @abstractmethod
+    def start(self, info: VideoInfo) -> None:
+        """Forget the previous video and prepare for ``info``."""
+
+    @abstractmethod
+    def step(self, frame: np.ndarray, new_mask: np.ndarray | None, is_last: bool) -> torch.Tensor:
+        """Segment the next frame.
+
+        frame: RGB uint8 [H, W, 3]. new_mask: uint8 [H, W] with the contiguous indices
+        (1..K) of the objects first given at this frame, 0 elsewhere; None when no object
+        starts here. is_last: no later frame follows (methods skip memorising it).
+        Returns float32 [K + 1, H, W] on the CPU, channel 0 the background.
+        """
+
+    @abstractmethod
+    def memory(self) -> MemoryReport:
+        """What the memory holds now."""
+
+    def autocast(self) -> ContextManager[None]:
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)

@@ -1,0 +1,1 @@
+"""Memory policies, one file each: periodic bank, pixel-adaptive memory, EM bases."""

@@ -1,0 +1,62 @@
+"""The interface every memory policy implements, whatever network feeds it.
+
+Shapes (per video; K objects, N key-grid positions of a frame, M stored entries):
+- keys: [K, Ck, N] per object (networks whose key is shared by all objects pass the
+  same tensor expanded over K);
+- values: [K, Cv, N];
+- masks: [K, N] soft probability of each object on the key grid, used by policies that
+  weight or group what they store (EM bases, pixel-adaptive update).
+
+``wants`` is asked before a frame's values are encoded (the expensive part), so a
+policy that will not store a frame costs nothing for it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class Readout:
+    """What a read returns: values per object, plus policy-specific extras.
+
+    ``values`` is [K, Cv, N]. ``extras`` holds named tensors some networks consume
+    (SWEM's permutation-invariant feature, say); a network that needs an extra the
+    policy does not provide says so with a clear error.
+    """
+
+    values: torch.Tensor
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class MemoryPolicy(ABC):
+    @abstractmethod
+    def reset(self, num_objects: int) -> None:
+        """Empty the memory for a new video with ``num_objects`` objects."""
+
+    @abstractmethod
+    def wants(self, index: int, is_last: bool) -> bool:
+        """Whether frame ``index`` should be written (asked before encoding values)."""
+
+    @abstractmethod
+    def write(self, index: int, keys: torch.Tensor, values: torch.Tensor, masks: torch.Tensor) -> None:
+        """Store frame ``index``: keys [K, Ck, N], values [K, Cv, N], masks [K, N]."""
+
+    @abstractmethod
+    def read(self, query: torch.Tensor) -> Readout:
+        """Read for query keys [Ck, N] (shared by the objects) or [K, Ck, N]."""
+
+    @abstractmethod
+    def stored_features(self) -> list[int]:
+        """Stored feature vectors per object (positions or bases)."""
+
+    @abstractmethod
+    def nbytes(self) -> int:
+        """Bytes of keys and values held."""
+
+    def add_objects(self, num_new: int) -> None:
+        """Objects that appear later get empty memories (default: not supported)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot add objects after the first frame")
