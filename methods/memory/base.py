@@ -57,6 +57,10 @@ class MemoryPolicy(ABC):
     def nbytes(self) -> int:
         """Bytes of keys and values held."""
 
+    @abstractmethod
     def add_objects(self, num_new: int) -> None:
-        """Objects that appear later get empty memories (default: not supported)."""
-        raise NotImplementedError(f"{type(self).__name__} cannot add objects after the first frame")
+        """Make room for ``num_new`` objects that appear after the first frame.
+
+        Their memory starts empty (or, for a shared-key bank, with zero values at the
+        stored positions) until a frame showing them is written.
+        """
