@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
-from vosbench.data.files import FileVideo, binary_to_ids, list_images, merge_objects
+from vosbench.data.files import FileVideo, annotations_by_frame, binary_to_ids, list_images, merge_objects
 from vosbench.data.video import Dataset, select_sequences
 from vosbench.errors import VosbenchError
 
@@ -80,13 +80,8 @@ class DavisDataset(Dataset):
             raise VosbenchError(f"{self.root}: {sequence!r} is not a sequence of {self.name}")
         frames_dir = self._frames_dir(sequence)
         frames = list_images(frames_dir, (".jpg", ".jpeg"), "frames")
-        index = {p.stem: i for i, p in enumerate(frames)}
         annotations_dir = self.root / "Annotations" / self.resolution / sequence
-        gt = {}
-        for path in list_images(annotations_dir, (".png",), "annotations"):
-            if path.stem not in index:
-                raise VosbenchError(f"{path}: annotation has no frame {frames_dir / path.stem}.jpg; restore the frame")
-            gt[index[path.stem]] = path
+        gt = annotations_by_frame(annotations_dir, frames)
         if 0 not in gt:
             raise VosbenchError(f"{annotations_dir / frames[0].stem}.png: first-frame annotation not found; it gives the objects")
         return FileVideo(

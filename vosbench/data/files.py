@@ -42,6 +42,20 @@ def list_images(folder: Path, suffixes: Iterable[str], what: str) -> list[Path]:
     return found
 
 
+def annotations_by_frame(folder: Path, frames: list[Path], what: str = "annotations") -> dict[int, Path]:
+    """The PNGs in ``folder``, keyed by the index of their frame in ``frames``.
+
+    An annotation without its frame is a frame listed but missing, and raises.
+    """
+    index = {p.stem: i for i, p in enumerate(frames)}
+    found = {}
+    for path in list_images(folder, (".png",), what):
+        if path.stem not in index:
+            raise VosbenchError(f"{path}: annotation has no frame {frames[0].parent / path.stem}{frames[0].suffix}; restore the frame")
+        found[index[path.stem]] = path
+    return found
+
+
 @contextlib.contextmanager
 def _open_image(path: Path) -> Iterator[Image.Image]:
     """``Image.open`` whose failures become one line naming the file."""

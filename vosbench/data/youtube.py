@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Iterable
 
-from vosbench.data.files import FileVideo, list_images
+from vosbench.data.files import FileVideo, annotations_by_frame, list_images
 from vosbench.data.video import Dataset, select_sequences
 from vosbench.errors import VosbenchError
 
@@ -118,12 +118,7 @@ class YouTubeDataset(Dataset):
             if not path.is_file():
                 raise VosbenchError(f"{path}: annotation where objects first appear not found")
 
-        gt = {}
-        if self._gt_root is not None:
-            for path in list_images(self._gt_root / sequence, (".png",), "ground-truth annotations"):
-                if path.stem not in index:
-                    raise VosbenchError(f"{path}: annotation has no frame {frames[0].parent / path.stem}.jpg")
-                gt[index[path.stem]] = path
+        gt = {} if self._gt_root is None else annotations_by_frame(self._gt_root / sequence, frames, "ground-truth annotations")
 
         return FileVideo(
             name=sequence,
