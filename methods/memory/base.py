@@ -5,7 +5,10 @@ Shapes (per video; K objects, N key-grid positions of a frame, M stored entries)
   same tensor expanded over K);
 - values: [K, Cv, N];
 - masks: [K, N] soft probability of each object on the key grid, used by policies that
-  weight or group what they store (EM bases, pixel-adaptive update).
+  weight or group what they store (EM bases, pixel-adaptive update);
+- hard_masks (optional): [K, N] 0/1 object masks on the key grid, for networks whose hard
+  mask is not the argmax of ``masks`` (SWEM takes the argmax at full size, then resizes).
+  Policies that need a hard mask and get none take that argmax; others ignore it.
 
 ``wants`` is asked before a frame's values are encoded (the expensive part), so a
 policy that will not store a frame costs nothing for it.
@@ -42,8 +45,15 @@ class MemoryPolicy(ABC):
         """Whether frame ``index`` should be written (asked before encoding values)."""
 
     @abstractmethod
-    def write(self, index: int, keys: torch.Tensor, values: torch.Tensor, masks: torch.Tensor) -> None:
-        """Store frame ``index``: keys [K, Ck, N], values [K, Cv, N], masks [K, N]."""
+    def write(
+        self,
+        index: int,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+        masks: torch.Tensor,
+        hard_masks: torch.Tensor | None = None,
+    ) -> None:
+        """Store frame ``index``: keys [K, Ck, N], values [K, Cv, N], masks [K, N] (hard_masks [K, N] or None)."""
 
     @abstractmethod
     def read(self, query: torch.Tensor) -> Readout:
