@@ -169,8 +169,8 @@ def _youtube_ids(rng: np.random.Generator, count: int) -> list[int]:
 
 
 def _youtube_firsts(rng: np.random.Generator, count: int, frames: int) -> list[int]:
-    """First annotated frame of each object: the first is there from frame 0; of the
-    others each enters later with even odds, and at least one does."""
+    """First annotated frame of each object: object 0 is there from frame 0; each other
+    object enters later with even odds, and at least one does."""
     late = [False] + [bool(rng.random() < 0.5) for _ in range(count - 1)]
     if count > 1 and not any(late):
         late[-1] = True
