@@ -35,12 +35,7 @@ def open_dataset(kind: str, root: str | Path, split: str | None = None, **option
     """
     root = Path(root)
     if kind == "synthetic":
-        # The place for vosbench/data/synth.py: generate a DAVIS- or YouTube-VOS-layout
-        # folder into ``root`` (unless it is there already), then open it through the
-        # matching kind below.
-        raise VosbenchError(
-            "dataset kind 'synthetic' is not wired to the generator yet; generate a folder and open it as davis2017 or youtube2019"
-        )
+        return _open_synthetic(root, split, options)
     if kind not in KINDS:
         raise VosbenchError(f"unknown dataset kind {kind!r}; known: {', '.join([*KINDS, 'synthetic'])}")
     cls, fixed = KINDS[kind]
@@ -55,6 +50,28 @@ def open_dataset(kind: str, root: str | Path, split: str | None = None, **option
     if not root.exists():
         raise VosbenchError(f"{root}: dataset root not found")
     return cls(root, **fixed, **options)
+
+
+def _open_synthetic(root: Path, split: str | None, options: dict[str, Any]) -> Dataset:
+    """Generate (or reuse) a synthetic set at ``root`` and open it in its own layout.
+
+    Generator options (``layout``, ``videos``, ``frames``, ``size`` as "HxW", ``objects``,
+    ``seed``, ``quality``) go to the generator; the rest (``sequences``, ``all_frames``)
+    to the reader. A rerun with the same options reuses the finished videos.
+    """
+    from dataclasses import fields
+
+    from vosbench.data.synth import SynthParams, generate, parse_size
+
+    names = {f.name for f in fields(SynthParams)} | {"size"}
+    settings = {k: options.pop(k) for k in list(options) if k in names}
+    if "size" in settings:
+        settings["height"], settings["width"] = parse_size(str(settings.pop("size")))
+    params = SynthParams(**settings)
+    generate(root, params)
+    if params.layout == "davis":
+        return open_dataset("davis2017", root, split or "val", **options)
+    return open_dataset("youtube2019", root, split or "valid", **options)
 
 
 __all__ = ["Dataset", "KINDS", "Video", "VideoInfo", "open_dataset"]
