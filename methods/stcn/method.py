@@ -19,10 +19,10 @@ import torch
 import torch.nn.functional as F
 
 from methods.base import MemoryReport, Method
-from methods.frames import crop, normalise, pad_to_multiple, resize, short_side_size, to_tensor
+from methods.frames import Box, crop, normalise, pad_to_multiple, resize, short_side_size, to_tensor
 from methods.memory.base import MemoryPolicy
 from methods.stcn.network import STCN
-from methods.stm_parts import aggregate
+from methods.stm_parts import FrameFeatures, aggregate
 from vosbench.data.video import VideoInfo
 from vosbench.errors import VosbenchError
 
@@ -45,14 +45,16 @@ class STCNMethod(Method):
         self.input_size = input_size
         self.resize_short = resize_short
         self.info: VideoInfo | None = None
+        self.num_objects = 0
+        # contiguous object index (1..K) of each memory slot, in the order given
+        self.active: list[int] = []
 
     def start(self, info: VideoInfo) -> None:
         self.info = info
         self.index = 0
         self.num_objects = len(info.objects)
         self.bank.reset(0)
-        # contiguous object index (1..K) of each memory slot, in the order given
-        self.active: list[int] = []
+        self.active = []
         h, w = info.size
         if self.input_size is not None:
             self.net_size = tuple(self.input_size)
@@ -85,18 +87,18 @@ class STCNMethod(Method):
                     p = self.network.segment(readout.view(len(self.active), -1, *grid), features, image.shape[-2:])
                     probs = aggregate(p.float())
             if new:
-                probs = self._add_given(probs, new_mask, new, box)
+                probs = self._add_given(probs, new_mask, new)
             if self.bank.wants(index, is_last):
                 with self.clock.stage("memorize"):
                     self._memorise(index, image, features, probs[1:])
             return self._output(probs, box)
 
     def memory(self) -> MemoryReport:
-        per_slot = self.bank.stored_features() if self.info is not None else []
-        per_object = [0] * (self.num_objects if self.info is not None else 0)
+        per_slot = self.bank.stored_features()
+        per_object = [0] * self.num_objects
         for slot, k in enumerate(self.active):
             per_object[k - 1] = per_slot[slot]
-        return MemoryReport(tuple(per_object), self.bank.nbytes() if self.info is not None else 0)
+        return MemoryReport(tuple(per_object), self.bank.nbytes())
 
     # --- helpers -----------------------------------------------------------------
     def _check(self, frame: np.ndarray, new_mask: np.ndarray | None) -> list[int]:
@@ -117,11 +119,11 @@ class STCNMethod(Method):
             raise VosbenchError(f"{where}: objects {again} were already given at an earlier frame")
         return new
 
-    def _prepare(self, frame: np.ndarray) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+    def _prepare(self, frame: np.ndarray) -> tuple[torch.Tensor, Box]:
         image = resize(normalise(to_tensor(frame, self.device)), self.net_size, "bicubic")
         return pad_to_multiple(image, 16, value=0.0)
 
-    def _add_given(self, probs: torch.Tensor | None, new_mask: np.ndarray, new: list[int], box) -> torch.Tensor:
+    def _add_given(self, probs: torch.Tensor | None, new_mask: np.ndarray, new: list[int]) -> torch.Tensor:
         labels = torch.from_numpy(np.require(new_mask, requirements=["C", "W"])).to(self.device)
         ids = torch.tensor(new, device=self.device, dtype=labels.dtype)
         given = (labels[None] == ids[:, None, None]).float()
@@ -133,7 +135,7 @@ class STCNMethod(Method):
         self.bank.add_objects(len(new))
         return aggregate(torch.cat([objects, given], dim=0))
 
-    def _memorise(self, index: int, image: torch.Tensor, features, masks: torch.Tensor) -> None:
+    def _memorise(self, index: int, image: torch.Tensor, features: FrameFeatures, masks: torch.Tensor) -> None:
         values = self.network.encode_value(image, features.f16, masks)
         grid = values.shape[-2:]
         k = masks.shape[0]
@@ -141,7 +143,7 @@ class STCNMethod(Method):
         on_grid = F.adaptive_avg_pool2d(masks[None], grid)[0].flatten(1)
         self.bank.write(index, keys, values.flatten(2), on_grid)
 
-    def _output(self, probs: torch.Tensor, box) -> torch.Tensor:
+    def _output(self, probs: torch.Tensor, box: Box) -> torch.Tensor:
         probs = crop(probs, box)
         if tuple(probs.shape[-2:]) != self.info.size:
             probs = resize(probs[None], self.info.size, "bilinear")[0]
