@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 from pathlib import Path
 from typing import Mapping
 
@@ -30,26 +31,19 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        detail = _unpickler_detail(error)
-        if not detail.startswith("Unsupported global"):
-            # torch reports garbage bytes as an unpickling error too
-            raise VosbenchError(f"{path}: not a PyTorch checkpoint ({detail[:160]})") from None
+        # The weights-only unpickler names a refused class "Unsupported global: GLOBAL x.Y";
+        # any other complaint (an unknown opcode, say) means the bytes are no pickle at all.
+        refused = re.search(r"Unsupported global: GLOBAL [\w.]+", str(error))
+        if refused is None:
+            raise VosbenchError(f"{path}: not a PyTorch checkpoint (unreadable pickle data)") from None
         raise VosbenchError(
-            f"{path}: holds more than tensors and plain containers ({detail[:160]}); vosbench loads checkpoints "
+            f"{path}: holds more than tensors and plain containers ({refused.group(0)}); vosbench loads checkpoints "
             "with weights_only=True and never runs code from them: re-save it as torch.save(model.state_dict(), FILE)"
         ) from None
-    except Exception as error:  # noqa: BLE001 - unreadable bytes surface as many exception types (KeyError for text)
+    except Exception as error:  # noqa: BLE001 - arbitrary bytes surface as many types (KeyError for text)
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise VosbenchError(f"{path}: not a PyTorch checkpoint ({type(error).__name__}: {first[:160]})") from None
     return find_state_dict(obj, path)
-
-
-def _unpickler_detail(error: pickle.UnpicklingError) -> str:
-    # torch's message is a paragraph of advice; the cause follows "WeightsUnpickler error:"
-    text = str(error)
-    _, found, cause = text.partition("WeightsUnpickler error:")
-    lines = [line.strip() for line in (cause if found else text).splitlines() if line.strip()]
-    return lines[0].split(". ")[0] if lines else "unsupported object"
 
 
 def find_state_dict(obj: object, path: Path | str = "checkpoint") -> dict[str, torch.Tensor]:

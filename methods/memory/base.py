@@ -11,7 +11,9 @@ Shapes (per video; K objects, N key-grid positions of a frame, M stored entries)
   Policies that need a hard mask and get none take that argmax; others ignore it.
 
 ``wants`` is asked before a frame's values are encoded (the expensive part), so a
-policy that will not store a frame costs nothing for it.
+policy that will not store a frame costs nothing for it. Before it, ``observe`` shows
+the policy the segmented frame (colour and masks on the key grid), for policies that
+decide from how the video changes; the others ignore it.
 """
 
 from __future__ import annotations
@@ -40,6 +42,13 @@ class MemoryPolicy(ABC):
     def reset(self, num_objects: int) -> None:
         """Empty the memory for a new video with ``num_objects`` objects."""
 
+    def observe(self, index: int, image: torch.Tensor, masks: torch.Tensor) -> None:
+        """See frame ``index`` once it is segmented, before ``wants`` is asked.
+
+        image: [3, N] mean RGB in [0, 1] of each key-grid cell; masks: [K, N] as in
+        ``write``. Default: ignored.
+        """
+
     @abstractmethod
     def wants(self, index: int, is_last: bool) -> bool:
         """Whether frame ``index`` should be written (asked before encoding values)."""
@@ -62,6 +71,17 @@ class MemoryPolicy(ABC):
     @abstractmethod
     def stored_features(self) -> list[int]:
         """Stored feature vectors per object (positions or bases)."""
+
+    def matched_features(self) -> list[int]:
+        """Feature vectors per object the last read matched against.
+
+        Default: the stored ones; a policy that also matches entries it does not store
+        (SwiftNet's temporary previous frame) overrides it.
+        """
+        return self.stored_features()
+
+    def finish(self) -> None:
+        """No frame follows in this video: settle anything held back. Default: nothing."""
 
     @abstractmethod
     def nbytes(self) -> int:

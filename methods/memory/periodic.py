@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 
 from methods.memory.base import MemoryPolicy, Readout
-from methods.memory.similarity import Similarity, neg_sq_l2
+from methods.memory.similarity import SIMILARITIES, read_values
 
 
 class PeriodicBank(MemoryPolicy):
@@ -32,13 +32,15 @@ class PeriodicBank(MemoryPolicy):
         self,
         every: int = 5,
         top_k: int | None = 20,
-        similarity: Similarity = neg_sq_l2,
+        similarity: str = "l2",
         max_frames: int | None = None,
     ):
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
         if top_k is not None and top_k < 1:
             raise ValueError(f"top_k must be >= 1 or None, got {top_k}")
+        if similarity not in SIMILARITIES:
+            raise ValueError(f"similarity must be one of {list(SIMILARITIES)}, got {similarity!r}")
         if max_frames is not None and max_frames < 1:
             raise ValueError(f"max_frames must be >= 1 or None, got {max_frames}")
         self.every = every
@@ -164,16 +166,5 @@ class PeriodicBank(MemoryPolicy):
             values = self._values[:, :, columns]
             if len(objects) < self._num_objects:
                 values = values[objects]
-            out[objects] = self._attend(keys, values, q).to(out.dtype)
+            out[objects] = read_values(keys, values, q, self.similarity, self.top_k).to(out.dtype)
         return Readout(out)
-
-    def _attend(self, keys: torch.Tensor, values: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-        affinity = self.similarity(keys, q)  # [M, N]
-        m = affinity.shape[0]
-        if self.top_k is None or self.top_k >= m:
-            weights = torch.softmax(affinity.float(), dim=0)
-            return values.float() @ weights
-        top, index = affinity.topk(self.top_k, dim=0)  # [k, N]
-        weights = torch.softmax(top.float(), dim=0)
-        # [G, Cv, k, N] gathered values, weighted over k: only k of the M entries are touched
-        return (values[:, :, index].float() * weights).sum(dim=2)

@@ -8,7 +8,6 @@ import torch
 from methods.base import Method
 from methods.frames import parse_size
 from methods.memory.periodic import PeriodicBank
-from methods.memory.similarity import neg_sq_l2
 from vosbench.errors import VosbenchError
 from vosbench.registry import Param, register
 
@@ -46,7 +45,7 @@ def build(config: dict, checkpoint: str | None = None, device: str = "cpu", dtyp
     memory = PeriodicBank(
         every=_positive(config, "mem_every"),
         top_k=_positive(config, "top_k"),
-        similarity=neg_sq_l2,
+        similarity="l2",
         max_frames=_positive(config, "max_frames", allow_none=True),
     )
     input_size = parse_size(config["input_size"], "input_size")
