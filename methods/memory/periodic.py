@@ -92,7 +92,14 @@ class PeriodicBank(MemoryPolicy):
             return True
         return index - self._last_write >= self.every
 
-    def write(self, index: int, keys: torch.Tensor, values: torch.Tensor, masks: torch.Tensor) -> None:
+    def write(
+        self,
+        index: int,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+        masks: torch.Tensor,
+        hard_masks: torch.Tensor | None = None,
+    ) -> None:
         # masks are not needed: the bank stores whole frames
         key = keys[0] if keys.dim() == 3 else keys  # shared by the objects
         if values.shape[0] != self._num_objects:

@@ -158,7 +158,14 @@ class PixelAdaptiveMemory(MemoryPolicy):
         # Every frame that has a successor is matched by it as the temporary entry.
         return not is_last
 
-    def write(self, index: int, keys: torch.Tensor, values: torch.Tensor, masks: torch.Tensor) -> None:
+    def write(
+        self,
+        index: int,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+        masks: torch.Tensor,
+        hard_masks: torch.Tensor | None = None,
+    ) -> None:
         self._commit()
         due = self._due(index, masks)
         if due:
