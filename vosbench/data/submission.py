@@ -37,11 +37,12 @@ def sequence_folder(out: str | Path, sequence: str, layout: str) -> Path:
 class SequenceWriter:
     """Takes a video's predicted labels frame by frame (see ``write_sequence``)."""
 
-    def __init__(self, folder: Path, video: Video) -> None:
+    def __init__(self, folder: Path, video: Video, frames: int | None = None) -> None:
         self._folder = folder
         self._video = video
         self._names = video.frame_names
-        self._scored = frozenset(video.output_frames)
+        limit = len(self._names) if frames is None else frames
+        self._scored = frozenset(i for i in video.output_frames if i < limit)
         self._pending = set(self._scored)
 
     def write(self, index: int, labels: np.ndarray) -> None:
@@ -70,15 +71,19 @@ class SequenceWriter:
 
 
 @contextlib.contextmanager
-def write_sequence(out: str | Path, video: Video, layout: str = "davis") -> Iterator[SequenceWriter]:
+def write_sequence(
+    out: str | Path, video: Video, layout: str = "davis", frames: int | None = None
+) -> Iterator[SequenceWriter]:
     """``with write_sequence(out, video) as sink: sink.write(index, labels)`` for each frame.
+
+    ``frames``: only the first ``frames`` frames are run (a run with --max-frames).
 
     The sequence folder appears when the block ends with every scored frame written; an
     exception, or a frame left out, leaves the previous content (or nothing) in place.
     """
     folder = sequence_folder(out, video.name, layout)
     with atomic_dir(folder) as tmp:
-        sink = SequenceWriter(tmp, video)
+        sink = SequenceWriter(tmp, video, frames)
         yield sink
         missing = sink.missing()
         if missing:

@@ -88,6 +88,8 @@ class Dataset(ABC):
     """A named collection of videos; iterating never loads more than one frame at a time."""
 
     name: str
+    # how predictions are laid out (vosbench.data.submission.LAYOUTS)
+    prediction_layout: str = "davis"
 
     @property
     @abstractmethod

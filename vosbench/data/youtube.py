@@ -52,6 +52,8 @@ def read_meta(path: Path) -> dict[str, dict[int, list[str]]]:
 class YouTubeDataset(Dataset):
     """YouTube-VOS ``version`` (2018 or 2019), one split."""
 
+    prediction_layout = "youtube"
+
     def __init__(
         self,
         root: str | Path,
