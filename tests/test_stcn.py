@@ -76,9 +76,11 @@ def test_conformance(case, checkpoint):
 # --- checkpoints -----------------------------------------------------------------
 
 
-def test_build_without_checkpoint_says_one_is_needed():
-    with pytest.raises(VosbenchError, match="needs a checkpoint"):
-        build({})
+def test_build_without_checkpoint_is_training_free():
+    from methods.training_free.propagation import LabelPropagation
+
+    method = build({})
+    assert isinstance(method, LabelPropagation) and method.memory_policy.top_k == 20
 
 
 def test_missing_and_unexpected_keys_are_listed(tmp_path):

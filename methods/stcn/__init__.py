@@ -9,6 +9,7 @@ from methods.base import Method
 from methods.frames import parse_size
 from methods.memory.periodic import PeriodicBank
 from vosbench.errors import VosbenchError
+from methods.training_free import TRAINING_FREE_PARAMS, training_free
 from vosbench.registry import Param, register
 
 
@@ -27,6 +28,7 @@ PARAMS = (
     Param("max_frames", None, "memory capacity in frames; evicts the oldest frame that is not a given one (None: unbounded)"),
     Param("input_size", None, "resize frames to HxW (bicubic) before the network (None: as they are)"),
     Param("resize_short", None, "resize frames to this short side, 480 in the official YouTube-VOS script (None: as they are)"),
+    *TRAINING_FREE_PARAMS,
 )
 
 
@@ -39,8 +41,6 @@ def build(config: dict, checkpoint: str | None = None, device: str = "cpu", dtyp
     from methods.stcn.method import STCNMethod
     from methods.stcn.network import load_stcn
 
-    if checkpoint is None:
-        raise VosbenchError("stcn needs a checkpoint: pass the official STCN weights file (e.g. stcn.pth)")
     config = {**{p.name: p.default for p in PARAMS}, **config}
     memory = PeriodicBank(
         every=_positive(config, "mem_every"),
@@ -48,6 +48,8 @@ def build(config: dict, checkpoint: str | None = None, device: str = "cpu", dtyp
         similarity="l2",
         max_frames=_positive(config, "max_frames", allow_none=True),
     )
+    if checkpoint is None:
+        return training_free(config, memory, device, dtype)
     input_size = parse_size(config["input_size"], "input_size")
     resize_short = _positive(config, "resize_short", allow_none=True)
     return STCNMethod(load_stcn(checkpoint), memory, device, dtype, input_size=input_size, resize_short=resize_short)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import torch
 
+from methods.base import Method
 from methods.checkpoint import load_checkpoint, load_state
 from methods.memory.pixel_adaptive import TRIGGERS, PixelAdaptiveMemory
 from methods.swiftnet.method import SwiftNetMethod
 from methods.swiftnet.network import SwiftNet
 from vosbench.errors import VosbenchError
+from methods.training_free import TRAINING_FREE_PARAMS, training_free
 from vosbench.registry import Param, register
 
 PARAMS = (
@@ -35,6 +37,7 @@ PARAMS = (
         "the paper gives no value: 0.025 memorises as often as mem_every=5 on DAVIS 2016 val",
     ),
     Param("top_k", None, "read only the k most similar memory entries per position (None: all, as released)"),
+    *TRAINING_FREE_PARAMS,
 )
 
 
@@ -43,18 +46,15 @@ PARAMS = (
     params=PARAMS,
     summary="SwiftNet (CVPR 2021, ResNet-18 release): light-aggregation encoder, pixel-adaptive memory",
 )
-def build(config: dict, checkpoint: str | None = None, device: str = "cpu", dtype: torch.dtype | None = None) -> SwiftNetMethod:
+def build(config: dict, checkpoint: str | None = None, device: str = "cpu", dtype: torch.dtype | None = None) -> Method:
     known = {p.name: p.default for p in PARAMS}
     unknown = sorted(set(config) - set(known))
     if unknown:
         raise VosbenchError(f"method swiftnet has no parameter {unknown[0]!r}; known: {', '.join(sorted(known))}")
     settings = {**known, **config}
+    memory = PixelAdaptiveMemory(similarity="dot", **{k: v for k, v in settings.items() if not k.startswith("tf_")})
     if checkpoint is None:
-        raise VosbenchError(
-            "method swiftnet needs a checkpoint: give the official swiftnet_resnet18_old.pth "
-            "(from the SwiftNet repository's README)"
-        )
-    memory = PixelAdaptiveMemory(similarity="dot", **settings)
+        return training_free(settings, memory, device, dtype)
     network = SwiftNet()
     load_state(network, load_checkpoint(checkpoint), checkpoint)
     return SwiftNetMethod(network, memory, device=device, dtype=dtype)

@@ -1,0 +1,69 @@
+"""Which of a video's objects a method is tracking, and in which memory slot.
+
+Objects are the video's contiguous indices 1..K. An object joins when its mask is first
+given; the memory holds one slot per joined object, in the order they joined. Methods
+compute on slots and hand the engine all K objects (``scatter``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from vosbench.data.video import VideoInfo
+from vosbench.errors import VosbenchError
+
+
+class ObjectSlots:
+    def __init__(self, info: VideoInfo) -> None:
+        self.info = info
+        self.num_objects = len(info.objects)
+        self.active: list[int] = []  # object index of each slot
+
+    def check(self, index: int, frame: np.ndarray, new_mask: np.ndarray | None) -> list[int]:
+        """Validate a step's inputs; returns the object indices first given at this frame."""
+        info = self.info
+        where = f"{info.name} frame {index}"
+        if frame.shape != (info.height, info.width, 3) or frame.dtype != np.uint8:
+            raise VosbenchError(
+                f"{where}: frame is {frame.dtype} {frame.shape}, expected uint8 ({info.height}, {info.width}, 3) RGB"
+            )
+        if new_mask is None:
+            return []
+        if new_mask.shape != info.size:
+            raise VosbenchError(f"{where}: mask is {new_mask.shape}, the video is {info.size}; the annotation must match its frame")
+        new = [int(v) for v in np.unique(new_mask) if v != 0]
+        unknown = [v for v in new if v > self.num_objects]
+        if unknown:
+            raise VosbenchError(f"{where}: mask holds object indices {unknown}; the video has objects 1..{self.num_objects}")
+        again = [v for v in new if v in self.active]
+        if again:
+            raise VosbenchError(f"{where}: objects {again} were already given at an earlier frame")
+        return new
+
+    def join(self, new: list[int]) -> None:
+        self.active += new
+
+    def given(self, new_mask: np.ndarray, new: list[int], device: torch.device) -> torch.Tensor:
+        """One-hot float masks [len(new), H, W] of the newly given objects."""
+        labels = torch.from_numpy(np.require(new_mask, requirements=["C", "W"])).to(device)
+        return (labels[None] == torch.tensor(new, device=device, dtype=labels.dtype)[:, None, None]).float()
+
+    def scatter(self, probs: torch.Tensor) -> torch.Tensor:
+        """Slot probabilities [1 + slots, H, W] -> all objects [K + 1, H, W] (float32, CPU)."""
+        out = torch.zeros((self.num_objects + 1, *probs.shape[-2:]), dtype=torch.float32)
+        out[0] = probs[0].float().cpu()
+        if self.active:
+            out[self.active] = probs[1:].float().cpu()
+        return out
+
+    def background(self) -> torch.Tensor:
+        out = torch.zeros((self.num_objects + 1, *self.info.size), dtype=torch.float32)
+        out[0] = 1
+        return out
+
+    def per_object(self, per_slot: list[int]) -> tuple[int, ...]:
+        counts = [0] * self.num_objects
+        for slot, k in enumerate(self.active):
+            counts[k - 1] = per_slot[slot]
+        return tuple(counts)

@@ -1,0 +1,92 @@
+"""Fixed features with no learned weights: colour and position on a grid.
+
+Each grid cell (``stride`` x ``stride`` pixels) gets the vector
+
+    gain * normalise([const, L, a, b, xy_weight * y, xy_weight * x])
+
+with CIE Lab colour scaled to about [0, 1] (L / 100, a / 110, b / 110) and positions
+in units of the frame height (so both axes weigh the same, centred on 0). Why this form:
+the vectors lie on a sphere, so every similarity a memory policy uses ranks neighbours
+alike: a dot product is the cosine, a squared distance is 2 - 2 cosine, and EM bases
+see unit-norm features (low-dimensional, un-normalised colour made SWEM's EM collapse
+onto the brightest direction). ``const`` sets how far apart colours are on the sphere
+(a smaller constant spreads them wider), and ``gain`` sets the softmax temperature of a
+dot-product read (a dense softmax over thousands of entries needs sharp weights).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+LAB_SCALE = (100.0, 110.0, 110.0)
+
+
+def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
+    """sRGB [..., 3, H, W] in [0, 1] -> CIE Lab (D65), same shape."""
+    linear = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+    matrix = torch.tensor(
+        [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]],
+        dtype=rgb.dtype,
+        device=rgb.device,
+    )
+    xyz = torch.einsum("ij,...jhw->...ihw", matrix, linear)
+    white = torch.tensor([0.95047, 1.0, 1.08883], dtype=rgb.dtype, device=rgb.device).view(3, 1, 1)
+    t = xyz / white
+    f = torch.where(t > (6 / 29) ** 3, t.clamp_min(1e-12) ** (1 / 3), t / (3 * (6 / 29) ** 2) + 4 / 29)
+    fx, fy, fz = f.unbind(-3)
+    return torch.stack([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)], dim=-3)
+
+
+def grid_size(height: int, width: int, stride: int) -> tuple[int, int]:
+    return math.ceil(height / stride), math.ceil(width / stride)
+
+
+def pool(x: torch.Tensor, stride: int) -> torch.Tensor:
+    """Mean over each stride x stride cell of [..., H, W] (edge cells: the pixels there)."""
+    if stride == 1:
+        return x
+    shape = x.shape
+    pooled = F.avg_pool2d(x.reshape(-1, 1, *shape[-2:]), stride, ceil_mode=True)
+    return pooled.reshape(*shape[:-2], *pooled.shape[-2:])
+
+
+def unpool(x: torch.Tensor, size: tuple[int, int], stride: int) -> torch.Tensor:
+    """Bilinear upsampling of grid maps [..., h, w] back to pixels [..., H, W]."""
+    if stride == 1:
+        return x
+    shape = x.shape
+    h, w = shape[-2:]
+    up = F.interpolate(x.reshape(-1, 1, h, w), size=(h * stride, w * stride), mode="bilinear", align_corners=False)
+    return up[..., : size[0], : size[1]].reshape(*shape[:-2], *size)
+
+
+class ColourPosition:
+    """Frame [3, H, W] in [0, 1] -> keys [C, h, w] (C = 6)."""
+
+    channels = 6
+
+    def __init__(self, stride: int = 8, xy_weight: float = 0.25, const: float = 0.3, gain: float = 16.0):
+        if stride < 1 or const <= 0 or gain <= 0 or xy_weight < 0:
+            raise ValueError("stride >= 1, const > 0, gain > 0 and xy_weight >= 0 are required")
+        self.stride = stride
+        self.xy_weight = xy_weight
+        self.const = const
+        self.gain = gain
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        height, width = image.shape[-2:]
+        lab = pool(rgb_to_lab(image.float()), self.stride)
+        scale = torch.tensor(LAB_SCALE, device=image.device).view(3, 1, 1)
+        lab = lab / scale
+        h, w = lab.shape[-2:]
+        # cell centres, in units of the frame height, centred on the frame centre
+        ys = ((torch.arange(h, device=image.device) + 0.5) * self.stride - height / 2) / height
+        xs = ((torch.arange(w, device=image.device) + 0.5) * self.stride - width / 2) / height
+        y, x = torch.meshgrid(ys, xs, indexing="ij")
+        feats = torch.cat(
+            [torch.full((1, h, w), self.const, device=image.device), lab, self.xy_weight * y[None], self.xy_weight * x[None]]
+        )
+        return self.gain * F.normalize(feats, dim=0)

@@ -1,0 +1,81 @@
+"""Training-free segmentation: fixed features, and labels propagated through a memory.
+
+The same memory policies the trained networks use hold, for every stored grid cell,
+its key (``ColourPosition`` features) and as value the object's soft mask there. A read
+gives each query cell a mix of stored mask values, which is the object's probability
+on the grid; it is upsampled bilinearly and combined over objects by STM's soft
+aggregation. Stages: encode = features, read = memory read, decode = upsampling and
+aggregation, memorize = write.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from methods.base import MemoryReport, Method
+from methods.frames import to_tensor
+from methods.memory.base import MemoryPolicy
+from methods.objects import ObjectSlots
+from methods.stm_parts import aggregate
+from methods.training_free.features import ColourPosition, pool, unpool
+from vosbench.data.video import VideoInfo
+
+
+class LabelPropagation(Method):
+    def __init__(self, features: ColourPosition, memory: MemoryPolicy, device="cpu", dtype: torch.dtype | None = None):
+        super().__init__(device, dtype)
+        self.features = features
+        self.memory_policy = memory
+        self.slots: ObjectSlots | None = None
+
+    def start(self, info: VideoInfo) -> None:
+        self.info = info
+        self.slots = ObjectSlots(info)
+        self.memory_policy.reset(0)
+        self.index = 0
+
+    def step(self, frame: np.ndarray, new_mask: np.ndarray | None, is_last: bool) -> torch.Tensor:
+        if self.slots is None:
+            raise RuntimeError("start(info) must be called before step")
+        slots, index = self.slots, self.index
+        new = slots.check(index, frame, new_mask)
+        self.index += 1
+        if not slots.active and not new:
+            return slots.background()
+        stride = self.features.stride
+        with torch.inference_mode(), self.autocast():
+            with self.clock.stage("encode"):
+                image = to_tensor(frame, self.device)[0]
+                keys = self.features(image).float()  # [C, h, w]
+            grid = keys.shape[-2:]
+            probs = None
+            if slots.active:
+                with self.clock.stage("read"):
+                    readout = self.memory_policy.read(keys.flatten(1)).values  # [slots, 1, N]
+                with self.clock.stage("decode"):
+                    p = readout[:, 0].float().clamp(0, 1).view(-1, *grid)
+                    probs = aggregate(unpool(p, self.info.size, stride))
+            if new:
+                given = slots.given(new_mask, new, self.device)
+                objects = probs[1:] if probs is not None else given[:0]
+                objects = objects.masked_fill(given.sum(0) > 0.5, 0.0)
+                probs = aggregate(torch.cat([objects, given]))
+                slots.join(new)
+                self.memory_policy.add_objects(len(new))
+            soft = pool(probs[1:], stride).flatten(1)  # [slots, N]
+            self.memory_policy.observe(index, pool(image, stride).flatten(1), soft)
+            if self.memory_policy.wants(index, is_last):
+                with self.clock.stage("memorize"):
+                    hard = torch.nn.functional.one_hot(probs.argmax(0), probs.shape[0]).permute(2, 0, 1)[1:].float()
+                    hard = (pool(hard, stride) > 0.5).float().flatten(1)
+                    count = len(slots.active)
+                    flat = keys.flatten(1)
+                    self.memory_policy.write(index, flat.expand(count, -1, -1), soft[:, None], soft, hard)
+            if is_last:
+                self.memory_policy.finish()
+            return slots.scatter(probs)
+
+    def memory(self) -> MemoryReport:
+        per_slot = self.memory_policy.stored_features()
+        return MemoryReport(self.slots.per_object(per_slot), self.memory_policy.nbytes())
