@@ -3,15 +3,18 @@
 Two protocols (``Mode``):
 
 - ``davis`` (davis2017-evaluation's semi-supervised task): the objects are the ids
-  present in the first ground-truth frame; every object is scored on every ground-truth
-  frame except the first (where its mask is given) and the last.
+  present in the first ground-truth frame (the reference takes 1 .. its largest id:
+  the same on DAVIS, whose ids are consecutive); every object is scored on every
+  ground-truth frame except the first (where its mask is given) and the last.
 - ``youtube`` (objects appear later, ids need not be consecutive, ground truth may be
   sparse): the objects are all ids found in any ground-truth frame; each object is
   scored on every ground-truth frame *after* the one where it first appears (that mask
   is given to the method, so scoring it would measure copying), the last frame
-  included (with sparse annotation it is a real, unseen frame).
-  vos-benchmark differs on purpose: it scores an object from its first appearance on
-  (the given mask included) and drops the sequence's first and last ground-truth frame.
+  included (with sparse annotation it is a real, unseen frame). Predicted pixels of an
+  object before that first frame are not scored.
+  vos-benchmark differs on purpose: it scores an object from the first frame where the
+  ground truth *or the prediction* shows it (the given mask included) and drops the
+  sequence's first and last ground-truth frames.
 
 Ground-truth values: 0 is background. A sequence whose first non-empty ground-truth
 frame holds only 0 and 255 (DAVIS 2016 style) has one object, id 1, drawn as 255 in
@@ -108,12 +111,13 @@ class _Scorer:
 
     def run(self) -> SequenceScores:
         job = self.job
-        last = len(job.frames) - 1
-        for index, frame in enumerate(job.frames):
+        # the davis protocol never looks at the last annotation frame
+        frames = job.frames[:-1] if job.mode is Mode.DAVIS else job.frames
+        for index, frame in enumerate(frames):
             gt = read_mask(job.gt_path(frame))
             if job.mode is Mode.YOUTUBE or index == 0:
                 self._register_objects(gt, index, frame)
-            if index == 0 or (job.mode is Mode.DAVIS and index == last):
+            if index == 0:
                 continue
             scored = sorted(i for i, first in self.first_seen.items() if first < index)
             if scored:
