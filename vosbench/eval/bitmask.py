@@ -74,19 +74,21 @@ class Box:
         packed = np.packbits(buffer.reshape(len(planes), -1), axis=-1, bitorder="little")
         return packed.view("<u8")
 
-    @property
-    def row_mask(self) -> np.ndarray:
-        """Words that keep the box's own columns of each of its rows (drop padding)."""
-        return _row_mask(self.rows, self.cols, self.words_per_row)
+    def keep_columns(self, words: np.ndarray) -> np.ndarray:
+        """Clear the padding and the extra column in every row of ``words`` (in place)."""
+        rows = words.reshape(*words.shape[:-1], self.rows, self.words_per_row, copy=False)  # a view, or raise
+        rows &= _columns(self.cols, self.words_per_row)
+        return words
 
 
-@lru_cache(maxsize=256)
-def _row_mask(rows: int, cols: int, words_per_row: int) -> np.ndarray:
+@lru_cache(maxsize=None)
+def _columns(cols: int, words_per_row: int) -> np.ndarray:
+    """The words of one packed row with its first ``cols`` pixels set."""
     row = np.zeros(words_per_row * WORD, dtype=bool)
     row[:cols] = True
-    mask = np.tile(np.packbits(row, bitorder="little").view("<u8"), rows)
-    mask.flags.writeable = False
-    return mask
+    words = np.packbits(row, bitorder="little").view("<u8")
+    words.flags.writeable = False
+    return words
 
 
 def popcount(words: np.ndarray) -> np.ndarray:
@@ -96,7 +98,7 @@ def popcount(words: np.ndarray) -> np.ndarray:
 
 def body(packed: np.ndarray, box: Box) -> np.ndarray:
     """The box's own pixels of packed masks (without the extra row and column)."""
-    return packed[..., : box.body_words] & box.row_mask
+    return box.keep_columns(packed[..., : box.body_words].copy())
 
 
 def boundary(packed: np.ndarray, box: Box) -> np.ndarray:
@@ -109,8 +111,7 @@ def boundary(packed: np.ndarray, box: Box) -> np.ndarray:
     out = here ^ east[..., :n]
     out |= here ^ packed[..., stride:]
     out |= here ^ east[..., stride:]
-    out &= box.row_mask
-    return out
+    return box.keep_columns(out)
 
 
 def shift(words: np.ndarray, k: int) -> np.ndarray:

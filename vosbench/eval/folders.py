@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterable
 
 from vosbench.errors import VosbenchError
+from vosbench.eval.boundary import BOUND_TH
 from vosbench.eval.sequence import Mode, SequenceJob
 
 
@@ -35,7 +36,7 @@ def find_jobs(
     gt_dir: str | os.PathLike,
     sequences: Iterable[str] | None = None,
     mode: Mode = Mode.DAVIS,
-    bound_th: float | None = None,
+    bound_th: float = BOUND_TH,
 ) -> list[SequenceJob]:
     """One job per sequence, in order, after checking that every file a job will read
     exists. ``sequences`` defaults to the sub-folders of ``gt_dir``, sorted."""
@@ -55,11 +56,10 @@ def find_jobs(
         names = list(dict.fromkeys(sequences))
         if not names:
             raise VosbenchError("no sequence to evaluate: the sequence list is empty")
-    extra = {} if bound_th is None else {"bound_th": bound_th}
-    return [_job(name, pred_dir, gt_dir, mode, extra) for name in names]
+    return [_job(name, pred_dir, gt_dir, mode, bound_th) for name in names]
 
 
-def _job(name: str, pred_dir: Path, gt_dir: Path, mode: Mode, extra: dict) -> SequenceJob:
+def _job(name: str, pred_dir: Path, gt_dir: Path, mode: Mode, bound_th: float) -> SequenceJob:
     gt_seq, pred_seq = gt_dir / name, pred_dir / name
     if not gt_seq.is_dir():
         raise VosbenchError(f"{gt_seq}: annotation folder of sequence {name} not found")
@@ -68,7 +68,7 @@ def _job(name: str, pred_dir: Path, gt_dir: Path, mode: Mode, extra: dict) -> Se
         raise VosbenchError(f"{gt_seq}: no .png annotations in the folder")
     if not pred_seq.is_dir():
         raise VosbenchError(f"{pred_seq}: prediction folder of sequence {name} not found")
-    job = SequenceJob(name, gt_seq, pred_seq, frames, mode, **extra)
+    job = SequenceJob(name, gt_seq, pred_seq, frames, mode, bound_th)
     present = set(os.listdir(pred_seq))
     for frame in job.predicted_frames:
         if f"{frame}.png" not in present:
