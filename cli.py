@@ -28,14 +28,14 @@ def eval_command(
     pred_dir: Path = typer.Argument(..., help="Folder of per-sequence prediction folders: <sequence>/<frame>.png."),
     gt: Path = typer.Option(..., "--gt", help="Folder of per-sequence annotation folders, e.g. DAVIS Annotations/480p."),
     out: Path = typer.Option(..., "--out", help="Folder for per_frame, per_sequence and global tables (.csv and .parquet)."),
-    workers: int | None = typer.Option(None, "--workers", min=1, help="Worker processes [default: the usable cores]."),
+    workers: int | None = typer.Option(None, "--workers", min=1, help="Worker processes (default: the usable cores)."),
     mode: str = typer.Option(
         "davis",
         "--mode",
         help="davis: objects of the first annotation frame, scored on every annotation frame but the first and last "
         "(davis2017-evaluation). youtube: every annotated object, scored on the annotation frames after its first.",
     ),
-    sequences: str | None = typer.Option(None, "--sequences", help="Comma-separated names [default: every folder in --gt]."),
+    sequences: str | None = typer.Option(None, "--sequences", help="Comma-separated names (default: every folder in --gt)."),
     split: Path | None = typer.Option(None, "--split", help="File of sequence names, one per line (e.g. DAVIS ImageSets)."),
 ) -> None:
     """J&F of predictions against ground truth, exactly as davis2017-evaluation computes them."""

@@ -65,7 +65,9 @@ def _job(name: str, pred_dir: Path, gt_dir: Path, mode: Mode, bound_th: float) -
         raise VosbenchError(f"{gt_seq}: annotation folder of sequence {name} not found")
     frames = tuple(sorted(f[:-4] for f in os.listdir(gt_seq) if f.endswith(".png")))
     if not frames:
-        raise VosbenchError(f"{gt_seq}: no .png annotations in the folder")
+        nested = any(p.is_dir() for p in gt_seq.iterdir())
+        hint = "; it holds folders: is --gt one level too high (e.g. Annotations instead of Annotations/480p)?"
+        raise VosbenchError(f"{gt_seq}: no .png annotations in the folder{hint if nested else ''}")
     if not pred_seq.is_dir():
         raise VosbenchError(f"{pred_seq}: prediction folder of sequence {name} not found")
     job = SequenceJob(name, gt_seq, pred_seq, frames, mode, bound_th)
