@@ -164,3 +164,9 @@ def test_written_tables_read_back_exactly(tmp_path):
     with pytest.raises(VosbenchError, match="holds other files \\(notes.txt\\)"):
         result.write(out)
     assert (out / "notes.txt").read_text() == "mine" and (out / "global.csv").exists()
+
+
+def test_ground_truth_folder_one_level_too_high_gets_a_hint(tmp_path):
+    gt, pred = binary_folders(tmp_path)
+    with pytest.raises(VosbenchError, match=r"gt: no \.png annotations in the folder; it holds folders"):
+        evaluate(pred, tmp_path, workers=1)
