@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -28,15 +29,15 @@ def eval_command(
     pred_dir: Path = typer.Argument(..., help="Folder of per-sequence prediction folders: <sequence>/<frame>.png."),
     gt: Path = typer.Option(..., "--gt", help="Folder of per-sequence annotation folders, e.g. DAVIS Annotations/480p."),
     out: Path = typer.Option(..., "--out", help="Folder for per_frame, per_sequence and global tables (.csv and .parquet)."),
-    workers: int | None = typer.Option(None, "--workers", min=1, help="Worker processes (default: the usable cores)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Worker processes (default: the usable cores)."),
     mode: str = typer.Option(
         "davis",
         "--mode",
         help="davis: objects of the first annotation frame, scored on every annotation frame but the first and last "
         "(davis2017-evaluation). youtube: every annotated object, scored on the annotation frames after its first.",
     ),
-    sequences: str | None = typer.Option(None, "--sequences", help="Comma-separated names (default: every folder in --gt)."),
-    split: Path | None = typer.Option(None, "--split", help="File of sequence names, one per line (e.g. DAVIS ImageSets)."),
+    sequences: Optional[str] = typer.Option(None, "--sequences", help="Comma-separated names (default: every folder in --gt)."),
+    split: Optional[Path] = typer.Option(None, "--split", help="File of sequence names, one per line (e.g. DAVIS ImageSets)."),
 ) -> None:
     """J&F of predictions against ground truth, exactly as davis2017-evaluation computes them."""
     import time
@@ -86,6 +87,81 @@ def methods_command() -> None:
         if first:
             table.add_row(spec.name, "", "", spec.summary)
     Console().print(table)
+
+
+@data_app.command("synth")
+def synth_command(
+    out: Path = typer.Option(..., "--out", help="Folder to write (new or empty, or an earlier run's to resume)."),
+    layout: str = typer.Option("davis", "--layout", help="davis or youtube (YouTube-VOS 2019 valid)."),
+    videos: int = typer.Option(3, "--videos", help="Number of videos."),
+    frames: int = typer.Option(30, "--frames", help="Frames per video."),
+    size: str = typer.Option("240x432", "--size", help="Frame size, HEIGHTxWIDTH."),
+    objects: int = typer.Option(2, "--objects", help="Objects per video."),
+    seed: int = typer.Option(0, "--seed", help="Same seed and options give byte-identical files."),
+    quality: int = typer.Option(90, "--quality", help="JPEG quality."),
+) -> None:
+    """Generate synthetic videos: textured objects that move, scale, occlude and enter."""
+    import time
+
+    from vosbench.data.synth import SynthParams, generate, parse_size
+
+    height, width = parse_size(size)
+    params = SynthParams(layout, videos, frames, height, width, objects, seed, quality)
+    began = time.perf_counter()
+    result = generate(out, params)
+    written = len(result.sequences) - len(result.skipped)
+    Console().print(
+        f"{result.root}: {written} videos written, {len(result.skipped)} already complete "
+        f"({layout}, {frames} frames of {height}x{width}, {objects} objects, seed {seed}) "
+        f"in {time.perf_counter() - began:.1f} s; index {result.index}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+@app.command("run")
+def run_command(
+    method: str = typer.Option(..., "--method", "-m", help="Registered method (see `vosbench methods`)."),
+    dataset: str = typer.Option(..., "--dataset", "-d", help="davis2016, davis2017, youtube2018, youtube2019, frames or synthetic."),
+    root: Path = typer.Option(..., "--root", help="Dataset root (for frames: the folder of frames)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run directory."),
+    split: Optional[str] = typer.Option(None, help="Split (default: the dataset's val/valid)."),
+    mask: Optional[Path] = typer.Option(None, help="First-frame mask PNG (dataset frames)."),
+    checkpoint: Optional[Path] = typer.Option(None, help="Official checkpoint file; without it the method runs training-free."),
+    settings: list[str] = typer.Option([], "--set", help="Method parameter as name=value (repeatable)."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+    dtype: str = typer.Option("float32", help="float32, or float16/bfloat16 autocast."),
+    save_probs: bool = typer.Option(False, "--save-probs", help="Also write probs/<sequence>.npz (float32 [T, K+1, H, W])."),
+    max_frames: Optional[int] = typer.Option(None, help="Run only the first N frames of each sequence."),
+    sequences: Optional[str] = typer.Option(None, help="Comma-separated sequence names (default: all)."),
+) -> None:
+    """Segment a dataset with one method; masks in the dataset's layout, optional probabilities."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from vosbench.data import open_dataset
+    from vosbench.run import RunConfig, run_method
+
+    options = {}
+    if sequences:
+        options["sequences"] = [s.strip() for s in sequences.split(",") if s.strip()]
+    if mask is not None:
+        options["mask"] = mask
+    data = open_dataset(dataset, root, split, **options)
+    parsed = {}
+    for item in settings:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise VosbenchError(f"--set {item!r}: write it as name=value")
+        parsed[name.strip()] = value.strip()
+    config = RunConfig(method, parsed, str(checkpoint) if checkpoint else None, device, dtype, save_probs, max_frames)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=stderr, transient=True) as progress:
+        task = progress.add_task(method, total=None)
+
+        def advance(sequence: str, index: int, count: int) -> None:
+            progress.update(task, description=f"{method} {sequence}", completed=index + 1, total=count)
+
+        done = run_method(config, data, out, on_frame=advance)
+    Console().print(f"{method}: {len(done)} sequences segmented into {out}")
 
 
 def main() -> None:

@@ -40,6 +40,9 @@ class MemoryReport:
 
     per_object: tuple[int, ...]  # stored feature vectors (positions or bases) per object
     nbytes: int  # bytes of keys and values held
+    # feature vectors per object the frame's read matched, when more than the stored ones
+    # (a temporary frame); None: the same as per_object
+    matched: tuple[int, ...] | None = None
 
 
 class Method(ABC):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import pickle
-import zipfile
+import re
 from pathlib import Path
 from typing import Mapping
 
@@ -31,14 +31,18 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else "unsupported object"
+        # The weights-only unpickler names a refused class "Unsupported global: GLOBAL x.Y";
+        # any other complaint (an unknown opcode, say) means the bytes are no pickle at all.
+        refused = re.search(r"Unsupported global: GLOBAL [\w.]+", str(error))
+        if refused is None:
+            raise VosbenchError(f"{path}: not a PyTorch checkpoint (unreadable pickle data)") from None
         raise VosbenchError(
-            f"{path}: holds more than tensors and plain containers ({first[:160]}); vosbench loads checkpoints "
+            f"{path}: holds more than tensors and plain containers ({refused.group(0)}); vosbench loads checkpoints "
             "with weights_only=True and never runs code from them: re-save it as torch.save(model.state_dict(), FILE)"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
+    except Exception as error:  # noqa: BLE001 - arbitrary bytes surface as many types (KeyError for text)
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise VosbenchError(f"{path}: not a PyTorch checkpoint ({first[:160]})") from None
+        raise VosbenchError(f"{path}: not a PyTorch checkpoint ({type(error).__name__}: {first[:160]})") from None
     return find_state_dict(obj, path)
 
 

@@ -5,10 +5,15 @@ Shapes (per video; K objects, N key-grid positions of a frame, M stored entries)
   same tensor expanded over K);
 - values: [K, Cv, N];
 - masks: [K, N] soft probability of each object on the key grid, used by policies that
-  weight or group what they store (EM bases, pixel-adaptive update).
+  weight or group what they store (EM bases, pixel-adaptive update);
+- hard_masks (optional): [K, N] 0/1 object masks on the key grid, for networks whose hard
+  mask is not the argmax of ``masks`` (SWEM takes the argmax at full size, then resizes).
+  Policies that need a hard mask and get none take that argmax; others ignore it.
 
 ``wants`` is asked before a frame's values are encoded (the expensive part), so a
-policy that will not store a frame costs nothing for it.
+policy that will not store a frame costs nothing for it. Before it, ``observe`` shows
+the policy the segmented frame (colour and masks on the key grid), for policies that
+decide from how the video changes; the others ignore it.
 """
 
 from __future__ import annotations
@@ -37,13 +42,27 @@ class MemoryPolicy(ABC):
     def reset(self, num_objects: int) -> None:
         """Empty the memory for a new video with ``num_objects`` objects."""
 
+    def observe(self, index: int, image: torch.Tensor, masks: torch.Tensor) -> None:
+        """See frame ``index`` once it is segmented, before ``wants`` is asked.
+
+        image: [3, N] mean RGB in [0, 1] of each key-grid cell; masks: [K, N] as in
+        ``write``. Default: ignored.
+        """
+
     @abstractmethod
     def wants(self, index: int, is_last: bool) -> bool:
         """Whether frame ``index`` should be written (asked before encoding values)."""
 
     @abstractmethod
-    def write(self, index: int, keys: torch.Tensor, values: torch.Tensor, masks: torch.Tensor) -> None:
-        """Store frame ``index``: keys [K, Ck, N], values [K, Cv, N], masks [K, N]."""
+    def write(
+        self,
+        index: int,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+        masks: torch.Tensor,
+        hard_masks: torch.Tensor | None = None,
+    ) -> None:
+        """Store frame ``index``: keys [K, Ck, N], values [K, Cv, N], masks [K, N] (hard_masks [K, N] or None)."""
 
     @abstractmethod
     def read(self, query: torch.Tensor) -> Readout:
@@ -52,6 +71,17 @@ class MemoryPolicy(ABC):
     @abstractmethod
     def stored_features(self) -> list[int]:
         """Stored feature vectors per object (positions or bases)."""
+
+    def matched_features(self) -> list[int]:
+        """Feature vectors per object the last read matched against.
+
+        Default: the stored ones; a policy that also matches entries it does not store
+        (SwiftNet's temporary previous frame) overrides it.
+        """
+        return self.stored_features()
+
+    def finish(self) -> None:
+        """No frame follows in this video: settle anything held back. Default: nothing."""
 
     @abstractmethod
     def nbytes(self) -> int:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import Iterable
 
 import numpy as np
 
+from vosbench.errors import VosbenchError
 from vosbench.masks import ObjectIds
 
 
@@ -65,6 +67,12 @@ class Video(ABC):
         raise KeyError(f"{self.info.name}: no ground truth for frame {index}")
 
     @property
+    def output_frames(self) -> list[int]:
+        """Indices of the frames whose predictions are written (all, unless the dataset
+        runs on more frames than it scores, as YouTube-VOS with all frames does)."""
+        return list(range(len(self)))
+
+    @property
     def name(self) -> str:
         return self.info.name
 
@@ -80,6 +88,8 @@ class Dataset(ABC):
     """A named collection of videos; iterating never loads more than one frame at a time."""
 
     name: str
+    # how predictions are laid out (vosbench.data.submission.LAYOUTS)
+    prediction_layout: str = "davis"
 
     @property
     @abstractmethod
@@ -94,3 +104,19 @@ class Dataset(ABC):
 
     def __len__(self) -> int:
         return len(self.sequences)
+
+
+def select_sequences(available: list[str], wanted: Iterable[str] | None, source: str) -> list[str]:
+    """``wanted`` (in the dataset's order), or all of ``available`` when None.
+
+    A name the dataset lacks raises, naming ``source`` (the split file or folder that lists them).
+    """
+    if wanted is None:
+        return list(available)
+    wanted = {wanted} if isinstance(wanted, str) else set(wanted)
+    unknown = sorted(wanted - set(available))
+    if unknown:
+        raise VosbenchError(
+            f"{source}: no sequence {', '.join(unknown)}; it lists {len(available)}, e.g. {', '.join(available[:5])}"
+        )
+    return [name for name in available if name in wanted]

@@ -1,0 +1,153 @@
+"""STCN as a ``Method``: the network plus a memory policy, driven frame by frame as
+the official inference core drives it.
+
+Per frame: normalise, optionally resize (bicubic), pad to a multiple of 16 with 0
+(after normalisation, so the border is the mean colour); encode the key; read the
+memory and decode the objects seen so far; aggregate. Objects given at this frame
+replace the prediction inside their masks (the official YouTube-VOS ``interact``:
+other objects' probabilities are zeroed there, the given masks set, and everything
+re-aggregated); at frame 0 this is the aggregated given mask. A frame the memory policy
+wants is memorised with its soft probabilities (not thresholded, padding included).
+Probabilities are cropped back and, when the frame was resized, resized back
+(bilinear) to the frame size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from methods.base import MemoryReport, Method
+from methods.frames import Box, crop, normalise, pad_to_multiple, resize, short_side_size, to_tensor
+from methods.memory.base import MemoryPolicy
+from methods.stcn.network import STCN
+from methods.stm_parts import FrameFeatures, aggregate
+from vosbench.data.video import VideoInfo
+from vosbench.errors import VosbenchError
+
+
+class STCNMethod(Method):
+    def __init__(
+        self,
+        network: STCN,
+        memory: MemoryPolicy,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype | None = None,
+        input_size: tuple[int, int] | None = None,
+        resize_short: int | None = None,
+    ):
+        super().__init__(device, dtype)
+        if input_size is not None and resize_short is not None:
+            raise VosbenchError("stcn: give input_size or resize_short, not both")
+        self.network = network.to(self.device).eval()
+        self.bank = memory
+        self.input_size = input_size
+        self.resize_short = resize_short
+        self.info: VideoInfo | None = None
+        self.num_objects = 0
+        # contiguous object index (1..K) of each memory slot, in the order given
+        self.active: list[int] = []
+
+    def start(self, info: VideoInfo) -> None:
+        self.info = info
+        self.index = 0
+        self.num_objects = len(info.objects)
+        self.bank.reset(0)
+        self.active = []
+        h, w = info.size
+        if self.input_size is not None:
+            self.net_size = tuple(self.input_size)
+        elif self.resize_short is not None:
+            self.net_size = short_side_size(h, w, self.resize_short)
+        else:
+            self.net_size = (h, w)
+
+    def step(self, frame: np.ndarray, new_mask: np.ndarray | None, is_last: bool) -> torch.Tensor:
+        if self.info is None:
+            raise RuntimeError("start(info) must be called before step")
+        new = self._check(frame, new_mask)
+        index = self.index
+        self.index += 1
+        if not self.active and not new:
+            # nothing given yet: all background, no network work
+            out = torch.zeros((self.num_objects + 1, *self.info.size))
+            out[0] = 1
+            return out
+        with torch.inference_mode(), self.autocast():
+            with self.clock.stage("encode"):
+                image, box = self._prepare(frame)
+                features = self.network.encode_key(image)
+            probs = None
+            if self.active:
+                grid = features.key.shape[-2:]
+                with self.clock.stage("read"):
+                    readout = self.bank.read(features.key.flatten(2)[0]).values
+                with self.clock.stage("decode"):
+                    p = self.network.segment(readout.view(len(self.active), -1, *grid), features, image.shape[-2:])
+                    probs = aggregate(p.float())
+            if new:
+                probs = self._add_given(probs, new_mask, new)
+            if self.bank.wants(index, is_last):
+                with self.clock.stage("memorize"):
+                    self._memorise(index, image, features, probs[1:])
+            return self._output(probs, box)
+
+    def memory(self) -> MemoryReport:
+        per_slot = self.bank.stored_features()
+        per_object = [0] * self.num_objects
+        for slot, k in enumerate(self.active):
+            per_object[k - 1] = per_slot[slot]
+        return MemoryReport(tuple(per_object), self.bank.nbytes())
+
+    # --- helpers -----------------------------------------------------------------
+    def _check(self, frame: np.ndarray, new_mask: np.ndarray | None) -> list[int]:
+        info = self.info
+        where = f"{info.name} frame {self.index}"
+        if frame.shape[:2] != info.size:
+            raise VosbenchError(f"{where}: frame is {frame.shape[1]}x{frame.shape[0]}, the video is {info.width}x{info.height}")
+        if new_mask is None:
+            return []
+        if new_mask.shape != info.size:
+            raise VosbenchError(f"{where}: mask is {new_mask.shape[1]}x{new_mask.shape[0]}, the video is {info.width}x{info.height}")
+        new = [int(v) for v in np.unique(new_mask) if v != 0]
+        unknown = [v for v in new if v > self.num_objects]
+        if unknown:
+            raise VosbenchError(f"{where}: mask holds object indices {unknown}; the video has objects 1..{self.num_objects}")
+        again = [v for v in new if v in self.active]
+        if again:
+            raise VosbenchError(f"{where}: objects {again} were already given at an earlier frame")
+        return new
+
+    def _prepare(self, frame: np.ndarray) -> tuple[torch.Tensor, Box]:
+        image = resize(normalise(to_tensor(frame, self.device)), self.net_size, "bicubic")
+        return pad_to_multiple(image, 16, value=0.0)
+
+    def _add_given(self, probs: torch.Tensor | None, new_mask: np.ndarray, new: list[int]) -> torch.Tensor:
+        labels = torch.from_numpy(np.require(new_mask, requirements=["C", "W"])).to(self.device)
+        ids = torch.tensor(new, device=self.device, dtype=labels.dtype)
+        given = (labels[None] == ids[:, None, None]).float()
+        given = resize(given[None], self.net_size, "nearest")[0]
+        given, _ = pad_to_multiple(given, 16, value=0.0)
+        objects = probs[1:] if probs is not None else given[:0]
+        objects = objects.masked_fill(given.sum(0) > 0.5, 0.0)
+        self.active += new
+        self.bank.add_objects(len(new))
+        return aggregate(torch.cat([objects, given], dim=0))
+
+    def _memorise(self, index: int, image: torch.Tensor, features: FrameFeatures, masks: torch.Tensor) -> None:
+        values = self.network.encode_value(image, features.f16, masks)
+        grid = values.shape[-2:]
+        k = masks.shape[0]
+        keys = features.key.flatten(2).expand(k, -1, -1)
+        on_grid = F.adaptive_avg_pool2d(masks[None], grid)[0].flatten(1)
+        self.bank.write(index, keys, values.flatten(2), on_grid)
+
+    def _output(self, probs: torch.Tensor, box: Box) -> torch.Tensor:
+        probs = crop(probs, box)
+        if tuple(probs.shape[-2:]) != self.info.size:
+            probs = resize(probs[None], self.info.size, "bilinear")[0]
+        out = torch.zeros((self.num_objects + 1, *self.info.size), dtype=torch.float32, device=probs.device)
+        out[0] = probs[0]
+        out[self.active] = probs[1:].float()
+        return out.cpu()

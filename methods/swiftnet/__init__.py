@@ -1,0 +1,60 @@
+"""SwiftNet (Wang et al., CVPR 2021): light-aggregation encoder + pixel-adaptive memory.
+
+Registered as ``swiftnet``. Give the official ``swiftnet_resnet18_old.pth`` as the
+checkpoint. Defaults reproduce the released evaluation (periodic memory every 5 frames,
+10 % most novel positions appended); ``trigger=variation`` switches to the paper's
+variation-aware trigger (see methods/memory/pixel_adaptive.py for its reading).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from methods.checkpoint import load_checkpoint, load_state
+from methods.memory.pixel_adaptive import TRIGGERS, PixelAdaptiveMemory
+from methods.swiftnet.method import SwiftNetMethod
+from methods.swiftnet.network import SwiftNet
+from vosbench.errors import VosbenchError
+from vosbench.registry import Param, register
+
+PARAMS = (
+    Param("mem_every", 5, "trigger=periodic: memorise every n-th frame (the release evaluates with 5)"),
+    Param("beta", 0.1, "fraction of a memorised frame's positions appended per object: the least similar to the memory"),
+    Param(
+        "trigger",
+        "periodic",
+        "when a frame is memorised: periodic (the released code) or variation (the paper's trigger)",
+        choices=TRIGGERS,
+    ),
+    Param("th_f", 0.1, "trigger=variation: a 16x16 cell changed when its mean colour moved by more than this (0..1, mean over RGB)"),
+    Param("th_m", 0.5, "trigger=variation: and its mask (largest change over the objects) by more than this"),
+    Param(
+        "p_th",
+        0.025,
+        "trigger=variation: memorise when the changed cells exceed this fraction (vs the last memorised frame); "
+        "the paper gives no value: 0.025 memorises as often as mem_every=5 on DAVIS 2016 val",
+    ),
+    Param("top_k", None, "read only the k most similar memory entries per position (None: all, as released)"),
+)
+
+
+@register(
+    "swiftnet",
+    params=PARAMS,
+    summary="SwiftNet (CVPR 2021, ResNet-18 release): light-aggregation encoder, pixel-adaptive memory",
+)
+def build(config: dict, checkpoint: str | None = None, device: str = "cpu", dtype: torch.dtype | None = None) -> SwiftNetMethod:
+    known = {p.name: p.default for p in PARAMS}
+    unknown = sorted(set(config) - set(known))
+    if unknown:
+        raise VosbenchError(f"method swiftnet has no parameter {unknown[0]!r}; known: {', '.join(sorted(known))}")
+    settings = {**known, **config}
+    if checkpoint is None:
+        raise VosbenchError(
+            "method swiftnet needs a checkpoint: give the official swiftnet_resnet18_old.pth "
+            "(from the SwiftNet repository's README)"
+        )
+    memory = PixelAdaptiveMemory(similarity="dot", **settings)
+    network = SwiftNet()
+    load_state(network, load_checkpoint(checkpoint), checkpoint)
+    return SwiftNetMethod(network, memory, device=device, dtype=dtype)

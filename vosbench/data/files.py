@@ -1,0 +1,199 @@
+"""A video stored as image files: the one concrete ``Video`` behind every on-disk dataset.
+
+Datasets differ only in where their files lie and what their raw mask values mean; they
+list paths and hand them to ``FileVideo``, which reads a frame or a mask only when asked
+and checks it (readable, the video's size, known object ids) as it reads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from functools import cached_property
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Mapping
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from vosbench.data.video import Video, VideoInfo
+from vosbench.errors import VosbenchError
+from vosbench.masks import ObjectIds, read_mask
+
+FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+Decode = Callable[[np.ndarray], np.ndarray]
+"""Raw annotation values -> dataset object ids."""
+
+
+def list_images(folder: Path, suffixes: Iterable[str], what: str) -> list[Path]:
+    """Files in ``folder`` with one of ``suffixes`` (any case), sorted by name; hidden files skipped.
+
+    A missing or empty folder raises: every listing a dataset makes must find something.
+    """
+    if not folder.is_dir():
+        raise VosbenchError(f"{folder}: {what} folder not found; check the dataset root and layout")
+    wanted = tuple(s.lower() for s in suffixes)
+    found = sorted(
+        (p for p in folder.iterdir() if p.suffix.lower() in wanted and not p.name.startswith(".") and p.is_file()),
+        key=lambda p: p.name,
+    )
+    if not found:
+        raise VosbenchError(f"{folder}: no {what} ({', '.join(wanted)} files) in this folder")
+    return found
+
+
+def annotations_by_frame(folder: Path, frames: list[Path], what: str = "annotations") -> dict[int, Path]:
+    """The PNGs in ``folder``, keyed by the index of their frame in ``frames``.
+
+    An annotation without its frame is a frame listed but missing, and raises.
+    """
+    index = {p.stem: i for i, p in enumerate(frames)}
+    found = {}
+    for path in list_images(folder, (".png",), what):
+        if path.stem not in index:
+            raise VosbenchError(f"{path}: annotation has no frame {frames[0].parent / path.stem}{frames[0].suffix}; restore the frame")
+        found[index[path.stem]] = path
+    return found
+
+
+@contextlib.contextmanager
+def _open_image(path: Path) -> Iterator[Image.Image]:
+    """``Image.open`` whose failures become one line naming the file."""
+    try:
+        with Image.open(path) as image:
+            yield image
+    except FileNotFoundError:
+        raise VosbenchError(f"{path}: frame file not found; restore it or remove the video") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise VosbenchError(f"{path}: cannot read image ({error}); replace the corrupt file") from None
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(height, width) from the file's header, without decoding the pixels."""
+    with _open_image(path) as image:
+        return image.height, image.width
+
+
+def read_frame(path: Path, size: tuple[int, int]) -> np.ndarray:
+    """RGB uint8 [H, W, 3] of an image file that must be ``size`` (height, width)."""
+    with _open_image(path) as image:
+        if (image.height, image.width) != size:
+            raise VosbenchError(
+                f"{path}: frame is {image.height}x{image.width} but the video's first frame is "
+                f"{size[0]}x{size[1]}; every frame of a video must have one size"
+            )
+        # A copy: methods may write into it, and Pillow's buffer is read-only.
+        return np.array(image.convert("RGB"), dtype=np.uint8)
+
+
+def binary_to_ids(raw: np.ndarray) -> np.ndarray:
+    """A 0/255 mask (the DAVIS 2016 layout) becomes object 1; object ids pass unchanged."""
+    if raw.max(initial=0) == 255 and np.isin(raw, (0, 255)).all():
+        return (raw == 255).astype(np.uint8)
+    return raw
+
+
+def merge_objects(raw: np.ndarray) -> np.ndarray:
+    """Every non-zero value becomes object 1 (single-object datasets)."""
+    return (raw != 0).astype(np.uint8)
+
+
+class FileVideo(Video):
+    """A video whose frames and masks are image files.
+
+    ``given`` maps a frame index to the annotation holding the objects first given there;
+    ``decode`` turns stored values into object ids (default: they are the ids).
+    Without ``first_frame`` (dataset id -> frame index), objects and their first frames are
+    found by reading the given annotations in order (DAVIS: only frame 0's); with it, the
+    given annotations are read only when the method asks for them.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        frames: list[Path],
+        given: Mapping[int, Path],
+        gt: Mapping[int, Path] | None = None,
+        decode: Decode | None = None,
+        first_frame: Mapping[int, int] | None = None,
+        output_frames: list[int] | None = None,
+    ) -> None:
+        self._name = name
+        self._frames = list(frames)
+        self._given = dict(sorted(given.items()))
+        self._gt = dict(sorted((gt or {}).items()))
+        self._decode = decode or (lambda raw: raw)
+        self._first_frame = dict(first_frame) if first_frame is not None else None
+        self._output_frames = list(output_frames) if output_frames is not None else list(range(len(frames)))
+
+    @cached_property
+    def info(self) -> VideoInfo:
+        height, width = image_size(self._frames[0])
+        first = self._first_frame if self._first_frame is not None else self._find_objects()
+        return VideoInfo(
+            name=self._name,
+            num_frames=len(self._frames),
+            height=height,
+            width=width,
+            objects=ObjectIds(tuple(sorted(first))),
+            first_frame=dict(sorted(first.items())),
+        )
+
+    def _find_objects(self) -> dict[int, int]:
+        first: dict[int, int] = {}
+        for index, path in self._given.items():
+            for object_id in np.unique(self._decode(read_mask(path))).tolist():
+                if object_id != 0:
+                    first.setdefault(object_id, index)
+        if not first:
+            where = ", ".join(str(p) for p in self._given.values()) or self._name
+            raise VosbenchError(f"{where}: the given annotation holds no object; nothing to segment")
+        return first
+
+    @property
+    def frame_names(self) -> list[str]:
+        return [p.stem for p in self._frames]
+
+    def frame(self, index: int) -> np.ndarray:
+        return read_frame(self._frames[index], self.info.size)
+
+    def given_mask(self, index: int) -> np.ndarray | None:
+        starting = [i for i, f in self.info.first_frame.items() if f == index]
+        if not starting:
+            return None
+        path = self._given[index]
+        mask = self._read(path)
+        missing = sorted(set(starting) - set(np.unique(mask).tolist()))
+        if missing:
+            raise VosbenchError(f"{path}: objects {missing} should first appear here but the annotation does not show them")
+        return np.where(np.isin(mask, starting), mask, 0).astype(np.uint8)
+
+    @property
+    def gt_frames(self) -> list[int]:
+        return list(self._gt)
+
+    def gt_mask(self, index: int) -> np.ndarray:
+        if index not in self._gt:
+            raise KeyError(f"{self._name}: no ground truth for frame {index}")
+        return self._read(self._gt[index])
+
+    @property
+    def output_frames(self) -> list[int]:
+        return list(self._output_frames)
+
+    def _read(self, path: Path) -> np.ndarray:
+        """An annotation in dataset ids, checked against the video's size and objects."""
+        mask = self._decode(read_mask(path))
+        info = self.info
+        if mask.shape != info.size:
+            raise VosbenchError(
+                f"{path}: annotation is {mask.shape[0]}x{mask.shape[1]} but its frames are "
+                f"{info.height}x{info.width}; the annotation must match its frame"
+            )
+        unknown = sorted(set(np.unique(mask).tolist()) - {0, *info.objects.ids})
+        if unknown:
+            raise VosbenchError(
+                f"{path}: object ids {unknown} are not among the video's objects {list(info.objects.ids)}; "
+                "fix the annotation or the dataset's object list"
+            )
+        return mask
