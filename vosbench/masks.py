@@ -52,7 +52,7 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
             image.load()
             mode = image.mode
             if mode in ("P", "L"):
-                return np.asarray(image, dtype=np.uint8)
+                return _pixels(image)
             if mode == "1":
                 return np.asarray(image, dtype=np.uint8)
             if mode in ("I;16", "I", "I;16B"):
@@ -67,6 +67,23 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
         raise VosbenchError(f"{path}: mask file not found") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise VosbenchError(f"{path}: cannot read mask ({error}); replace the corrupt file") from None
+
+
+def _pixels(image: Image.Image) -> np.ndarray:
+    """A read-only uint8 [H, W] view of a decoded 8-bit single-band image.
+
+    Pillow's Arrow export hands over its pixel buffer as it is; ``np.asarray`` goes
+    through ``tobytes`` (encode in chunks, then join), which costs as much as a good
+    part of the PNG decoding. An image Pillow holds in several memory blocks cannot be
+    exported that way and takes the ``np.asarray`` route.
+    """
+    import pyarrow
+
+    try:
+        flat = pyarrow.array(image).to_numpy(zero_copy_only=True)
+    except (ValueError, TypeError, pyarrow.ArrowException):
+        return np.asarray(image, dtype=np.uint8)
+    return flat.reshape(image.height, image.width)
 
 
 def _rgb_to_ids(rgb: np.ndarray, path: Path) -> np.ndarray:

@@ -1,0 +1,177 @@
+"""CPU, wall time and peak memory of ``vosbench eval`` on DAVIS 2016 val (20 sequences).
+
+Runs the command as a subprocess (interpreter start and imports included), the Python
+function in this process, and PNG decoding alone of the same files (the floor under
+both), and, when given checkouts, davis2017-evaluation and vos-benchmark on the same
+data in the same session; then prints a table and the ratios.
+CPU is user + system time of the process and all its children (worker processes
+included); peak memory is the largest resident set among them. Run from the project
+root:
+
+    python bench/eval_speed.py [--workers N] [--repeat R]
+        [--davis2017-evaluation /tmp/davis2017-evaluation] [--vos-benchmark /tmp/vos-benchmark]
+        [--reference-python /tmp/venv/bin/python]
+
+The references need opencv, scikit-image, scipy, tqdm and pandas; pass an interpreter
+that has them with ``--reference-python``. Both treat 255 in a mask as void or as an
+object id of its own, so they get a copy of the ground truth rewritten as palette PNGs
+with 255 -> 1 (see ../shared/conformance/eval/README.md), made in a temporary folder,
+and their result files are written into a temporary folder of links to the predictions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from vosbench.eval import evaluate  # noqa: E402
+from vosbench.masks import read_mask, write_mask  # noqa: E402
+
+SHARED = Path(os.environ.get("VOSBENCH_SHARED", ROOT.parent / "shared"))
+
+
+@dataclass
+class Measure:
+    name: str
+    cpu_s: float
+    wall_s: float
+    peak_mib: float
+    jf: float | None = None
+
+
+def run_command(name: str, command: list[str], cwd: Path | None = None) -> Measure:
+    """Run ``command`` to completion; its rusage covers it and its waited-for children."""
+    began = time.perf_counter()
+    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - began
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        sys.exit(f"{name} failed ({process.returncode}):\n{output.decode(errors='replace')[-2000:]}")
+    return Measure(name, usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss / 1024)
+
+
+def _cpu() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _peak_mib() -> float:
+    return max(resource.getrusage(r).ru_maxrss for r in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024
+
+
+def run_in_process(pred: Path, gt: Path, workers: int) -> Measure:
+    cpu, began = _cpu(), time.perf_counter()
+    result = evaluate(pred, gt, workers=workers)
+    measure = Measure("vosbench.eval.evaluate() in process", _cpu() - cpu, time.perf_counter() - began, _peak_mib())
+    measure.jf = float(result.global_["J&F-Mean"].iloc[0])
+    return measure
+
+
+def decode_only(pred: Path, gt: Path) -> Measure:
+    """read_mask of exactly the files the davis protocol reads: the floor under evaluate()."""
+    cpu, began = _cpu(), time.perf_counter()
+    for sequence in sorted(p.name for p in gt.iterdir() if p.is_dir()):
+        frames = sorted((gt / sequence).glob("*.png"))
+        for path in frames[:-1]:
+            read_mask(path)
+        for path in frames[1:-1]:
+            read_mask(pred / sequence / path.name)
+    return Measure("PNG decoding alone (same files, 1 proc)", _cpu() - cpu, time.perf_counter() - began, _peak_mib())
+
+
+def davis2017_layout(gt: Path, pred: Path, root: Path) -> tuple[Path, Path, Path]:
+    """(davis_root, annotations with 255 -> 1, links to the prediction folders)."""
+    sequences = sorted(p.name for p in gt.iterdir() if p.is_dir())
+    davis = root / "davis"
+    (davis / "ImageSets" / "2017").mkdir(parents=True)
+    (davis / "ImageSets" / "2017" / "val.txt").write_text("\n".join(sequences) + "\n")
+    (davis / "JPEGImages").mkdir()
+    os.symlink(gt.parents[1] / "JPEGImages" / "480p", davis / "JPEGImages" / "480p")
+    annotations = davis / "Annotations" / "480p"
+    links = root / "predictions"
+    links.mkdir()
+    for sequence in sequences:
+        for png in sorted((gt / sequence).glob("*.png")):
+            mask = read_mask(png)
+            write_mask(annotations / sequence / png.name, np.where(mask == 255, 1, mask).astype(np.uint8))
+        os.symlink(pred / sequence, links / sequence)
+    return davis, annotations, links
+
+
+def read_jf(csv: Path) -> float:
+    header, values = csv.read_text().splitlines()[:2]
+    return float(values.split(",")[header.split(",").index("J&F-Mean")])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pred", type=Path, default=SHARED / "data" / "predictions" / "osvos-union")
+    parser.add_argument("--gt", type=Path, default=SHARED / "data" / "davis2016-val" / "Annotations" / "480p")
+    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each of ours; the fastest (by CPU) is shown")
+    parser.add_argument("--davis2017-evaluation", type=Path, help="checkout of davisvideochallenge/davis2017-evaluation")
+    parser.add_argument("--vos-benchmark", type=Path, help="checkout of hkchengrex/vos-benchmark")
+    parser.add_argument("--reference-python", default=sys.executable, help="interpreter for the references")
+    args = parser.parse_args()
+    pred, gt = args.pred.resolve(), args.gt.resolve()
+    frames = sum(max(len(list((gt / s.name).glob("*.png"))) - 2, 0) for s in gt.iterdir() if s.is_dir())
+    print(f"{pred} vs {gt}: {frames} scored frames, {args.workers} worker(s)")
+
+    # in this process first, so its peak memory is not that of a child run before it
+    measures = [
+        min((run_in_process(pred, gt, args.workers) for _ in range(args.repeat)), key=lambda m: m.cpu_s),
+        min((decode_only(pred, gt) for _ in range(args.repeat)), key=lambda m: m.cpu_s),
+    ]
+    with tempfile.TemporaryDirectory(prefix="eval_speed.") as folder:
+        folder = Path(folder)
+        ours = []
+        for i in range(args.repeat):
+            out = folder / f"ours{i}"
+            command = [sys.executable, str(ROOT / "cli.py"), "eval", str(pred), "--gt", str(gt), "--out", str(out)]
+            m = run_command("vosbench eval (command)", command + ["--workers", str(args.workers)])
+            m.jf = read_jf(out / "global.csv")
+            ours.append(m)
+        measures.insert(0, min(ours, key=lambda m: m.cpu_s))
+
+        if args.davis2017_evaluation or args.vos_benchmark:
+            davis, annotations, links = davis2017_layout(gt, pred, folder / "reference")
+        if args.davis2017_evaluation:
+            command = [args.reference_python, "evaluation_method.py", "--task", "semi-supervised", "--set", "val",
+                       "--davis_path", str(davis), "--results_path", str(links)]
+            m = run_command("davis2017-evaluation", command, cwd=args.davis2017_evaluation)
+            m.jf = read_jf(links / "global_results-val.csv")
+            measures.append(m)
+        if args.vos_benchmark:
+            command = [args.reference_python, "benchmark.py", "-g", str(annotations), "-m", str(links),
+                       "-n", str(args.workers)]
+            m = run_command("vos-benchmark", command, cwd=args.vos_benchmark)
+            # its results.csv: "Global score,   , J&F, J, F" in percent with one decimal
+            m.jf = float((links / "results.csv").read_text().splitlines()[1].split(",")[2]) / 100
+            measures.append(m)
+
+    print(f"\n{'':38s} {'CPU s':>8s} {'wall s':>8s} {'peak MiB':>9s} {'J&F-Mean':>9s}")
+    for m in measures:
+        jf = f"{m.jf:9.6f}" if m.jf is not None else f"{'-':>9s}"
+        print(f"{m.name:38s} {m.cpu_s:8.2f} {m.wall_s:8.2f} {m.peak_mib:9.0f} {jf}")
+    ours_command, ours_in_process = measures[0], measures[1]
+    for m in measures[3:]:
+        print(f"{m.name}: {m.cpu_s / ours_command.cpu_s:.1f}x the CPU of vosbench eval (command), "
+              f"{m.cpu_s / ours_in_process.cpu_s:.1f}x that of evaluate() in process")
+
+
+if __name__ == "__main__":
+    main()
