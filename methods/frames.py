@@ -80,8 +80,9 @@ def short_side_size(height: int, width: int, short: int) -> tuple[int, int]:
 
 
 def parse_size(value: object, name: str = "input_size") -> tuple[int, int] | None:
-    """A size parameter as (height, width): None, a pair, or text "HxW" / "H,W"."""
-    if value is None:
+    """A size parameter as (height, width): None, a pair, or text "HxW" / "H,W" ("none":
+    None, as a ``--set`` string gives it)."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
         return None
     if isinstance(value, str):
         parts = value.lower().replace("x", ",").split(",")

@@ -46,7 +46,7 @@ def test_sizes():
     assert short_side_size(720, 1280, 480) == (480, 853)  # torchvision truncates the long side
     assert short_side_size(1280, 720, 480) == (853, 480)
     assert parse_size("480x864") == (480, 864) == parse_size([480, 864]) == parse_size("480,864")
-    assert parse_size(None) is None
+    assert parse_size(None) is None and parse_size("none") is None and parse_size(" None") is None
     for bad in ("480", "axb", (0, 5), 7):
         with pytest.raises(VosbenchError, match="HEIGHTxWIDTH"):
             parse_size(bad)
