@@ -115,9 +115,12 @@ class Payload:
     """A pickled object that weights_only loading must refuse to construct."""
 
 
-def test_build_without_checkpoint_says_one_is_needed():
-    with pytest.raises(VosbenchError, match="swem needs a checkpoint"):
-        build({})
+def test_build_without_checkpoint_is_training_free():
+    from methods.memory.em_bases import EMBases
+    from methods.training_free.propagation import LabelPropagation
+
+    method = build({})
+    assert isinstance(method, LabelPropagation) and isinstance(method.memory_policy, EMBases)
 
 
 @pytest.mark.parametrize(

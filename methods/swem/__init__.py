@@ -14,6 +14,7 @@ from methods.base import Method
 from methods.frames import parse_size
 from methods.memory.em_bases import EMBases
 from vosbench.errors import VosbenchError
+from methods.training_free import TRAINING_FREE_PARAMS, training_free
 from vosbench.registry import Param, register
 
 PARAMS = (
@@ -24,6 +25,7 @@ PARAMS = (
     Param("adaptive", True, "reweight pixels the bases explain badly (the W-step) between EM iterations"),
     Param("seed", 0, "seed of the random initial bases, drawn anew for every video"),
     Param("input_size", "480x864", "resize frames to HxW (bicubic) before the network, as the release's DAVIS evaluator; none: as they are"),
+    *TRAINING_FREE_PARAMS,
 )
 
 
@@ -48,8 +50,6 @@ def build(config: dict, checkpoint: str | None = None, device: str = "cpu", dtyp
     if unknown:
         raise VosbenchError(f"method swem has no parameter {unknown[0]!r}; known: {', '.join(sorted(known))}")
     config = {**known, **config}
-    if checkpoint is None:
-        raise VosbenchError("swem needs a checkpoint: pass the official SWEM weights file")
     tau, adaptive = config["tau"], config["adaptive"]
     if isinstance(tau, bool) or not isinstance(tau, (int, float)) or tau <= 0:
         raise VosbenchError(f"swem: parameter tau must be a positive number, got {tau!r}")
@@ -67,6 +67,8 @@ def build(config: dict, checkpoint: str | None = None, device: str = "cpu", dtyp
         adaptive=adaptive,
         seed=_integer(config, "seed", 0),
     )
+    if checkpoint is None:
+        return training_free(config, memory, device, dtype)
     network = load_swem(checkpoint)
     # The fusion layer takes readout, query value and the 2 * top_l feature channels.
     fused = network.swem_core.fusion_layer.layer_f.in_channels - 2 * network.key_comp.out_channels
