@@ -137,9 +137,11 @@ def run_command(
     """Segment a dataset with one method; masks in the dataset's layout, optional probabilities."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from vosbench import registry
     from vosbench.data import open_dataset
     from vosbench.run import RunConfig, run_method
 
+    registry.get(method)  # an unknown method fails before any dataset is read
     options = {}
     if sequences:
         options["sequences"] = [s.strip() for s in sequences.split(",") if s.strip()]
