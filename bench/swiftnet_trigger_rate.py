@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from methods.memory.pixel_adaptive import PixelAdaptiveMemory  # noqa: E402
-from methods.swiftnet.network import STRIDE, padding_for  # noqa: E402
+from methods.frames import pad_to_multiple  # noqa: E402
+from methods.swiftnet.network import STRIDE  # noqa: E402
 from vosbench.atomic import atomic_file  # noqa: E402
 
 
@@ -36,9 +37,8 @@ def grid_sequence(root: Path, name: str) -> tuple[torch.Tensor, torch.Tensor]:
     for path in frames:
         image = torch.tensor(np.asarray(Image.open(path).convert("RGB"))).permute(2, 0, 1).float() / 255
         mask = np.asarray(Image.open(root / "Annotations" / "480p" / name / f"{path.stem}.png").convert("L")) > 127
-        pad = padding_for(*image.shape[-2:])
-        images.append(F.avg_pool2d(F.pad(image, pad)[None], STRIDE).flatten(2)[0])
-        masks.append(F.avg_pool2d(F.pad(torch.from_numpy(mask).float(), pad)[None, None], STRIDE).flatten(1))
+        images.append(F.avg_pool2d(pad_to_multiple(image[None], STRIDE)[0], STRIDE).flatten(2)[0])
+        masks.append(F.avg_pool2d(pad_to_multiple(torch.from_numpy(mask).float()[None, None], STRIDE)[0], STRIDE).flatten(1))
     return torch.stack(images), torch.stack(masks)
 
 

@@ -24,18 +24,24 @@ class ObjectSlots:
         """Validate a step's inputs; returns the object indices first given at this frame."""
         info = self.info
         where = f"{info.name} frame {index}"
+        expected = f"expected ({info.height}, {info.width})"
         if frame.shape != (info.height, info.width, 3) or frame.dtype != np.uint8:
             raise VosbenchError(
-                f"{where}: frame is {frame.dtype} {frame.shape}, expected uint8 ({info.height}, {info.width}, 3) RGB"
+                f"{where}: frame is {frame.shape[1]}x{frame.shape[0]} {frame.dtype} with shape {frame.shape}; "
+                f"{expected}, expected uint8 RGB like the video's first frame"
             )
         if new_mask is None:
             return []
         if new_mask.shape != info.size:
-            raise VosbenchError(f"{where}: mask is {new_mask.shape}, the video is {info.size}; the annotation must match its frame")
+            raise VosbenchError(
+                f"{where}: mask is {new_mask.shape[1]}x{new_mask.shape[0]}, {expected}; the annotation must match its frame"
+            )
         new = [int(v) for v in np.unique(new_mask) if v != 0]
         unknown = [v for v in new if v > self.num_objects]
         if unknown:
-            raise VosbenchError(f"{where}: mask holds object indices {unknown}; the video has objects 1..{self.num_objects}")
+            raise VosbenchError(
+                f"{where}: mask holds object indices {unknown}, beyond the video's {self.num_objects} objects"
+            )
         again = [v for v in new if v in self.active]
         if again:
             raise VosbenchError(f"{where}: objects {again} were already given at an earlier frame")
@@ -50,11 +56,11 @@ class ObjectSlots:
         return (labels[None] == torch.tensor(new, device=device, dtype=labels.dtype)[:, None, None]).float()
 
     def scatter(self, probs: torch.Tensor) -> torch.Tensor:
-        """Slot probabilities [1 + slots, H, W] -> all objects [K + 1, H, W] (float32, CPU)."""
-        out = torch.zeros((self.num_objects + 1, *probs.shape[-2:]), dtype=torch.float32)
-        out[0] = probs[0].float().cpu()
+        """Slot probabilities [1 + slots, H, W] -> all objects [K + 1, H, W] (float32, same device)."""
+        out = probs.new_zeros((self.num_objects + 1, *probs.shape[-2:]), dtype=torch.float32)
+        out[0] = probs[0]
         if self.active:
-            out[self.active] = probs[1:].float().cpu()
+            out[self.active] = probs[1:].float()
         return out
 
     def background(self) -> torch.Tensor:

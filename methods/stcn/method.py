@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from methods.base import MemoryReport, Method
 from methods.frames import Box, crop, normalise, pad_to_multiple, resize, short_side_size, to_tensor
 from methods.memory.base import MemoryPolicy
+from methods.objects import ObjectSlots
 from methods.stcn.network import STCN
 from methods.stm_parts import FrameFeatures, aggregate
 from vosbench.data.video import VideoInfo
@@ -45,16 +46,13 @@ class STCNMethod(Method):
         self.input_size = input_size
         self.resize_short = resize_short
         self.info: VideoInfo | None = None
-        self.num_objects = 0
-        # contiguous object index (1..K) of each memory slot, in the order given
-        self.active: list[int] = []
+        self.slots: ObjectSlots | None = None
 
     def start(self, info: VideoInfo) -> None:
         self.info = info
         self.index = 0
-        self.num_objects = len(info.objects)
+        self.slots = ObjectSlots(info)
         self.bank.reset(0)
-        self.active = []
         h, w = info.size
         if self.input_size is not None:
             self.net_size = tuple(self.input_size)
@@ -66,25 +64,22 @@ class STCNMethod(Method):
     def step(self, frame: np.ndarray, new_mask: np.ndarray | None, is_last: bool) -> torch.Tensor:
         if self.info is None:
             raise RuntimeError("start(info) must be called before step")
-        new = self._check(frame, new_mask)
         index = self.index
+        new = self.slots.check(index, frame, new_mask)
         self.index += 1
-        if not self.active and not new:
-            # nothing given yet: all background, no network work
-            out = torch.zeros((self.num_objects + 1, *self.info.size))
-            out[0] = 1
-            return out
+        if not self.slots.active and not new:
+            return self.slots.background()  # nothing given yet: no network work
         with torch.inference_mode(), self.autocast():
             with self.clock.stage("encode"):
                 image, box = self._prepare(frame)
                 features = self.network.encode_key(image)
             probs = None
-            if self.active:
+            if self.slots.active:
                 grid = features.key.shape[-2:]
                 with self.clock.stage("read"):
                     readout = self.bank.read(features.key.flatten(2)[0]).values
                 with self.clock.stage("decode"):
-                    p = self.network.segment(readout.view(len(self.active), -1, *grid), features, image.shape[-2:])
+                    p = self.network.segment(readout.view(len(self.slots.active), -1, *grid), features, image.shape[-2:])
                     probs = aggregate(p.float())
             if new:
                 probs = self._add_given(probs, new_mask, new)
@@ -94,44 +89,19 @@ class STCNMethod(Method):
             return self._output(probs, box)
 
     def memory(self) -> MemoryReport:
-        per_slot = self.bank.stored_features()
-        per_object = [0] * self.num_objects
-        for slot, k in enumerate(self.active):
-            per_object[k - 1] = per_slot[slot]
-        return MemoryReport(tuple(per_object), self.bank.nbytes())
+        return MemoryReport(self.slots.per_object(self.bank.stored_features()), self.bank.nbytes())
 
     # --- helpers -----------------------------------------------------------------
-    def _check(self, frame: np.ndarray, new_mask: np.ndarray | None) -> list[int]:
-        info = self.info
-        where = f"{info.name} frame {self.index}"
-        if frame.shape[:2] != info.size:
-            raise VosbenchError(f"{where}: frame is {frame.shape[1]}x{frame.shape[0]}, the video is {info.width}x{info.height}")
-        if new_mask is None:
-            return []
-        if new_mask.shape != info.size:
-            raise VosbenchError(f"{where}: mask is {new_mask.shape[1]}x{new_mask.shape[0]}, the video is {info.width}x{info.height}")
-        new = [int(v) for v in np.unique(new_mask) if v != 0]
-        unknown = [v for v in new if v > self.num_objects]
-        if unknown:
-            raise VosbenchError(f"{where}: mask holds object indices {unknown}; the video has objects 1..{self.num_objects}")
-        again = [v for v in new if v in self.active]
-        if again:
-            raise VosbenchError(f"{where}: objects {again} were already given at an earlier frame")
-        return new
-
     def _prepare(self, frame: np.ndarray) -> tuple[torch.Tensor, Box]:
         image = resize(normalise(to_tensor(frame, self.device)), self.net_size, "bicubic")
         return pad_to_multiple(image, 16, value=0.0)
 
     def _add_given(self, probs: torch.Tensor | None, new_mask: np.ndarray, new: list[int]) -> torch.Tensor:
-        labels = torch.from_numpy(np.require(new_mask, requirements=["C", "W"])).to(self.device)
-        ids = torch.tensor(new, device=self.device, dtype=labels.dtype)
-        given = (labels[None] == ids[:, None, None]).float()
-        given = resize(given[None], self.net_size, "nearest")[0]
+        given = resize(self.slots.given(new_mask, new, self.device)[None], self.net_size, "nearest")[0]
         given, _ = pad_to_multiple(given, 16, value=0.0)
         objects = probs[1:] if probs is not None else given[:0]
         objects = objects.masked_fill(given.sum(0) > 0.5, 0.0)
-        self.active += new
+        self.slots.join(new)
         self.bank.add_objects(len(new))
         return aggregate(torch.cat([objects, given], dim=0))
 
@@ -147,7 +117,4 @@ class STCNMethod(Method):
         probs = crop(probs, box)
         if tuple(probs.shape[-2:]) != self.info.size:
             probs = resize(probs[None], self.info.size, "bilinear")[0]
-        out = torch.zeros((self.num_objects + 1, *self.info.size), dtype=torch.float32, device=probs.device)
-        out[0] = probs[0]
-        out[self.active] = probs[1:].float()
-        return out.cpu()
+        return self.slots.scatter(probs).cpu()

@@ -21,18 +21,6 @@ STRIDE = 16
 """Key-grid stride: frames are padded to a multiple of it."""
 
 
-def padding_for(height: int, width: int, multiple: int = STRIDE) -> tuple[int, int, int, int]:
-    """(left, right, top, bottom) zero padding up to a multiple; the odd pixel goes right/bottom."""
-    extra_h, extra_w = -height % multiple, -width % multiple
-    return (extra_w // 2, extra_w - extra_w // 2, extra_h // 2, extra_h - extra_h // 2)
-
-
-def crop(x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
-    """Undo ``F.pad(x, pad)`` on the last two axes."""
-    left, right, top, bottom = pad
-    return x[..., top : x.shape[-2] - bottom, left : x.shape[-1] - right]
-
-
 @dataclass(frozen=True)
 class Taps:
     """Encoder outputs of one frame: c1 (1/2, 64 ch), r2 (1/4, 64), r3 (1/8, 128), r4 (1/16, 256)."""
@@ -204,14 +192,3 @@ class SwiftNet(nn.Module):
         feature = torch.cat([readout, query_value.expand(readout.shape[0], -1, -1, -1)], dim=1)
         logits = self.Decoder(self.aspp(feature), taps.r3, taps.r2)
         return torch.softmax(logits, dim=1)[:, 1]
-
-
-def soft_aggregate(probabilities: torch.Tensor) -> torch.Tensor:
-    """Objects' independent probabilities [K, ...] -> odds logits [K + 1, ...], background first.
-
-    The softmax of these logits is the joint probability; for one object it sharpens p
-    to p² / (p² + (1 - p)²).
-    """
-    background = torch.prod(1 - probabilities, dim=0, keepdim=True)
-    p = torch.cat([background, probabilities], dim=0).clamp(1e-7, 1 - 1e-7)
-    return torch.log(p / (1 - p))

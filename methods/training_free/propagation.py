@@ -74,7 +74,7 @@ class LabelPropagation(Method):
                     self.memory_policy.write(index, flat.expand(count, -1, -1), soft[:, None], soft, hard)
             if is_last:
                 self.memory_policy.finish()
-            return slots.scatter(probs)
+            return slots.scatter(probs).cpu()
 
     def memory(self) -> MemoryReport:
         per_slot = self.memory_policy.stored_features()
