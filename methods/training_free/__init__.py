@@ -18,6 +18,8 @@ TRAINING_FREE_PARAMS = (
     Param("tf_xy", 0.25, "training-free: weight of position against Lab colour"),
     Param("tf_const", 0.3, "training-free: constant channel; smaller spreads colours wider on the sphere"),
     Param("tf_gain", 16.0, "training-free: feature norm, the sharpness of dot-product reads"),
+    Param("tf_rff", 0, "training-free: random Fourier features of this dimension (a Gaussian-kernel map; 0: plain)"),
+    Param("tf_sigma", 0.1, "training-free: kernel width of the Fourier features, in Lab/position units"),
 )
 
 
@@ -26,7 +28,9 @@ def training_free(config: dict, memory: MemoryPolicy, device: str = "cpu", dtype
     from methods.training_free.propagation import LabelPropagation
 
     try:
-        features = ColourPosition(config["tf_stride"], config["tf_xy"], config["tf_const"], config["tf_gain"])
+        features = ColourPosition(
+            config["tf_stride"], config["tf_xy"], config["tf_const"], config["tf_gain"], config["tf_rff"], config["tf_sigma"]
+        )
     except ValueError as error:
         raise VosbenchError(f"training-free features: {error}") from None
     return LabelPropagation(features, memory, device, dtype)

@@ -64,17 +64,35 @@ def unpool(x: torch.Tensor, size: tuple[int, int], stride: int) -> torch.Tensor:
 
 
 class ColourPosition:
-    """Frame [3, H, W] in [0, 1] -> keys [C, h, w] (C = 6)."""
+    """Frame [3, H, W] in [0, 1] -> keys [C, h, w] (C = 6, or ``rff`` with a kernel map)."""
 
-    channels = 6
-
-    def __init__(self, stride: int = 8, xy_weight: float = 0.25, const: float = 0.3, gain: float = 16.0):
-        if stride < 1 or const <= 0 or gain <= 0 or xy_weight < 0:
-            raise ValueError("stride >= 1, const > 0, gain > 0 and xy_weight >= 0 are required")
+    def __init__(
+        self,
+        stride: int = 8,
+        xy_weight: float = 0.25,
+        const: float = 0.3,
+        gain: float = 16.0,
+        rff: int = 0,
+        sigma: float = 0.1,
+        seed: int = 0,
+    ):
+        if stride < 1 or const <= 0 or gain <= 0 or xy_weight < 0 or rff < 0 or sigma <= 0:
+            raise ValueError("stride >= 1, const > 0, gain > 0, xy_weight >= 0, rff >= 0 and sigma > 0 are required")
         self.stride = stride
         self.xy_weight = xy_weight
         self.const = const
         self.gain = gain
+        self.channels = rff or 6
+        self.projection = None
+        if rff:
+            # Random Fourier features (Rahimi & Recht): cos(W x + b) with W ~ N(0, 1 / sigma^2)
+            # makes dot products approximate exp(-|x - y|^2 / (2 sigma^2)) on (Lab, xy), so
+            # unlike colours become near-orthogonal. Fixed by the seed: nothing is learned.
+            generator = torch.Generator().manual_seed(seed)
+            self.projection = (
+                torch.randn(rff, 5, generator=generator) / sigma,
+                torch.rand(rff, 1, 1, generator=generator) * 2 * math.pi,
+            )
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
         height, width = image.shape[-2:]
@@ -86,7 +104,12 @@ class ColourPosition:
         ys = ((torch.arange(h, device=image.device) + 0.5) * self.stride - height / 2) / height
         xs = ((torch.arange(w, device=image.device) + 0.5) * self.stride - width / 2) / height
         y, x = torch.meshgrid(ys, xs, indexing="ij")
-        feats = torch.cat(
-            [torch.full((1, h, w), self.const, device=image.device), lab, self.xy_weight * y[None], self.xy_weight * x[None]]
-        )
+        if self.projection is not None:
+            weights, phase = (t.to(image.device) for t in self.projection)
+            point = torch.cat([lab, self.xy_weight * y[None], self.xy_weight * x[None]])
+            feats = torch.cos(torch.einsum("dc,chw->dhw", weights, point) + phase)
+        else:
+            feats = torch.cat(
+                [torch.full((1, h, w), self.const, device=image.device), lab, self.xy_weight * y[None], self.xy_weight * x[None]]
+            )
         return self.gain * F.normalize(feats, dim=0)
