@@ -201,34 +201,34 @@ def _paeth_row(row: np.ndarray, above: np.ndarray, budget: int) -> int:
     """Undo the Paeth filter of one row in place (``row``: filtered bytes in, pixels out).
 
     The Paeth predictor is the left neighbour a wherever the pixels above (b) and above
-    left (c) are equal, so there the row is a running sum of its filtered bytes, and the
-    true pixels are that running sum plus a correction that changes only at the few
-    columns where b != c (edges in the row above). At the first column (a = c = 0) the
-    predictor is b, so the correction starts as the pixel above it. A scalar loop walks
-    the edge columns, knowing the true left neighbour (running sum plus correction so
-    far), and sets the correction from the true pixel there. Returns the budget left.
+    left (c) are equal, so there a pixel's increment over its left neighbour is just its
+    filtered byte. Only the first column and the columns where the row above changes
+    (b != c, few in a mask) need the true predictor: a scalar loop walks them, tracking
+    the true pixel to their left with the sums of the filtered bytes in between, and
+    writes their true increments; one running sum then gives the row. The row above is
+    constant between those columns, so each one's c is the previous one's b.
+    Returns the budget left.
     """
-    edges = (above[1:] != above[:-1]).nonzero()[0]  # column x - 1 for each edge column x
-    budget -= edges.size
+    columns = np.empty(row.size, dtype=bool)
+    columns[0] = True
+    np.not_equal(above[1:], above[:-1], out=columns[1:])
+    columns = columns.nonzero()[0]
+    budget -= columns.size - 1
     if budget < 0:
         return budget
-    filtered_at, b_at = row[1:][edges].tolist(), above[1:][edges].tolist()
-    c_at = above[edges].tolist()
+    a = c = 0  # left of the first column, and above-left of it
+    increments = []
+    for f, b, run in zip(row[columns].tolist(), above[columns].tolist(), np.add.reduceat(row, columns).tolist()):
+        if b == c:
+            predictor = a
+        else:
+            pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
+            predictor = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+        pixel = (f + predictor) & 255
+        increments.append((pixel - a) & 255)
+        a, c = (pixel + run - f) & 255, b  # run: this column's filtered byte and those up to the next
+    row[columns] = increments
     np.add.accumulate(row, out=row)
-    sums_left = row[edges].tolist()
-    correction = int(above[0])
-    corrections, starts = [correction], [0]
-    for x, f, b, c, s in zip(edges.tolist(), filtered_at, b_at, c_at, sums_left):
-        a = (s + correction) & 255
-        pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
-        predictor = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
-        correction = (correction + predictor - a) & 255
-        corrections.append(correction)
-        starts.append(x + 1)
-    if any(corrections):
-        starts.append(row.size)
-        lengths = [end - start for start, end in zip(starts, starts[1:])]
-        row += np.repeat(np.array(corrections, dtype=np.uint8), lengths)
     return budget
 
 
