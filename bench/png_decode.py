@@ -66,9 +66,11 @@ def main() -> None:
             times[name].append(spent[name] / len(files) * 1e3)
     print(f"{len(files)} files, {len(declined)} left to Pillow, {len(differ)} decoded differently")
     for name, values in times.items():
-        print(f"{name:22s} {statistics.median(values):6.3f} ms/file  (passes: {', '.join(f'{v:.3f}' for v in values)})")
+        passes = ", ".join(f"{v:.3f}" for v in values)
+        print(f"{name:22s} {statistics.median(values):6.3f} ms/file  (passes: {passes})")
     fast, slow = statistics.median(times["vosbench.png.decode"]), statistics.median(times["Pillow"])
-    print(f"Pillow / ours: {slow / fast:.1f}x; Pillow / read_mask: {slow / statistics.median(times['read_mask']):.1f}x")
+    through_read_mask = statistics.median(times["read_mask"])
+    print(f"Pillow / ours: {slow / fast:.1f}x; Pillow / read_mask: {slow / through_read_mask:.1f}x")
 
 
 if __name__ == "__main__":

@@ -216,9 +216,11 @@ def _paeth_row(row: np.ndarray, above: np.ndarray, budget: int) -> int:
     budget -= columns.size - 1
     if budget < 0:
         return budget
+    # runs: each column's filtered byte plus those up to the next column (mod 256)
+    runs = np.add.reduceat(row, columns, dtype=np.uint8).tolist()
     a = c = 0  # left of the first column, and above-left of it
     increments = []
-    for f, b, run in zip(row[columns].tolist(), above[columns].tolist(), np.add.reduceat(row, columns).tolist()):
+    for f, b, run in zip(row[columns].tolist(), above[columns].tolist(), runs):
         if b == c:
             predictor = a
         else:
@@ -226,7 +228,7 @@ def _paeth_row(row: np.ndarray, above: np.ndarray, budget: int) -> int:
             predictor = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
         pixel = (f + predictor) & 255
         increments.append((pixel - a) & 255)
-        a, c = (pixel + run - f) & 255, b  # run: this column's filtered byte and those up to the next
+        a, c = (pixel + run - f) & 255, b
     row[columns] = increments
     np.add.accumulate(row, out=row)
     return budget
