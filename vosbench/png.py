@@ -173,7 +173,7 @@ def _unfilter(kinds: np.ndarray, rows: np.ndarray) -> bool:
         if kind == _UP:
             above = rows[start - 1] if start else zeros
             for row in rows[start:end]:
-                np.add(above, row, out=row)
+                row += above
                 above = row
         elif kind in (_PAETH, _AVERAGE):
             undo = _paeth_row if kind == _PAETH else _average_row
