@@ -192,6 +192,8 @@ def test_stream_split_over_idat_chunks_and_harmless_chunks():
     harmless = [(b"tRNS", b"\x00"), (b"gAMA", bytes(4)), (b"pHYs", bytes(9)), (b"tIME", bytes(7)),
                 (b"sRGB", b"\x00"), (b"bKGD", b"\x00"), (b"sBIT", bytes(3)), (b"cHRM", bytes(32))]
     assert_decodes(make_png(pixels, [PAETH] * 50, before=harmless, idat_parts=7), pixels)
+    for palette, alpha in ((bytes(3), b""), (bytes(768), bytes(range(256)))):  # the lengths allowed
+        assert_decodes(make_png(pixels, before=[(b"PLTE", palette), (b"tRNS", alpha)]), pixels)
     assert_decodes(make_png(pixels, colour=GREY, before=[(b"tRNS", b"\x00\x01"), (b"tIME", bytes(7))]), pixels)
     with_empty_idat = make_png(pixels, stream=b"").replace(chunk(b"IEND", b""), b"")
     with_empty_idat += chunk(b"IDAT", zlib.compress(filtered_rows(pixels, [SUB] * 50))) + chunk(b"IEND", b"")
