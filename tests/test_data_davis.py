@@ -21,14 +21,18 @@ from vosbench.masks import write_mask
 def opened(monkeypatch) -> list[Path]:
     """Every image file opened through the data readers, in order."""
     seen: list[Path] = []
-    real_open = Image.open
+    real_open, real_read_mask = Image.open, masks.read_mask
 
     def spy(path, *args, **kwargs):
         seen.append(Path(path))
         return real_open(path, *args, **kwargs)
 
+    def mask_spy(path):  # masks are decoded by vosbench.png, not Image.open
+        seen.append(Path(path))
+        return real_read_mask(path)
+
     monkeypatch.setattr(files.Image, "open", spy)
-    monkeypatch.setattr(masks.Image, "open", spy)
+    monkeypatch.setattr(files, "read_mask", mask_spy)
     return seen
 
 
