@@ -9,7 +9,7 @@ from methods.base import Method
 from methods.frames import parse_size
 from methods.memory.periodic import PeriodicBank
 from vosbench.errors import VosbenchError
-from methods.training_free import TRAINING_FREE_PARAMS, training_free
+from methods.training_free import training_free, training_free_params
 from vosbench.registry import Param, register
 
 
@@ -28,7 +28,7 @@ PARAMS = (
     Param("max_frames", None, "memory capacity in frames; evicts the oldest frame that is not a given one (None: unbounded)"),
     Param("input_size", None, "resize frames to HxW (bicubic) before the network (None: as they are)"),
     Param("resize_short", None, "resize frames to this short side, 480 in the official YouTube-VOS script (None: as they are)"),
-    *TRAINING_FREE_PARAMS,
+    *training_free_params(stride=16),
 )
 
 

@@ -14,7 +14,7 @@ from methods.base import Method
 from methods.frames import parse_size
 from methods.memory.em_bases import EMBases
 from vosbench.errors import VosbenchError
-from methods.training_free import TRAINING_FREE_PARAMS, training_free
+from methods.training_free import training_free, training_free_params
 from vosbench.registry import Param, register
 
 PARAMS = (
@@ -25,7 +25,7 @@ PARAMS = (
     Param("adaptive", True, "reweight pixels the bases explain badly (the W-step) between EM iterations"),
     Param("seed", 0, "seed of the random initial bases, drawn anew for every video"),
     Param("input_size", "480x864", "resize frames to HxW (bicubic) before the network, as the release's DAVIS evaluator; none: as they are"),
-    *TRAINING_FREE_PARAMS,
+    *training_free_params(stride=8),
 )
 
 

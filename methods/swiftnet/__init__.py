@@ -16,7 +16,7 @@ from methods.memory.pixel_adaptive import TRIGGERS, PixelAdaptiveMemory
 from methods.swiftnet.method import SwiftNetMethod
 from methods.swiftnet.network import SwiftNet
 from vosbench.errors import VosbenchError
-from methods.training_free import TRAINING_FREE_PARAMS, training_free
+from methods.training_free import training_free, training_free_params
 from vosbench.registry import Param, register
 
 PARAMS = (
@@ -37,7 +37,7 @@ PARAMS = (
         "the paper gives no value: 0.025 memorises as often as mem_every=5 on DAVIS 2016 val",
     ),
     Param("top_k", None, "read only the k most similar memory entries per position (None: all, as released)"),
-    *TRAINING_FREE_PARAMS,
+    *training_free_params(stride=16),
 )
 
 
