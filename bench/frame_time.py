@@ -1,9 +1,12 @@
-"""Per-frame latency of SwiftNet by stage, on the first frames of a DAVIS 2016 sequence.
+"""Per-frame latency of a registered method by stage, on the first frames of a DAVIS 2016 sequence.
 
-Without ``--checkpoint`` the synthetic conformance weights are used (speed does not
-depend on the values). CPU timings on a shared machine are rough.
+The method is built through the registry and its checkpoint loader. Without
+``--checkpoint`` the synthetic conformance weights (../shared/conformance/<method>) are
+regenerated (speed does not depend on the values); ``--training-free`` times the method
+without weights. CPU timings on a shared machine are rough.
 
-    python bench/swiftnet_speed.py [--sequence blackswan] [--frames 15] [--threads 2] [--device cpu]
+    python bench/frame_time.py --method stcn [--set mem_every=5] [--sequence blackswan] [--frames 15]
+        [--threads 2] [--device cpu] [--checkpoint FILE | --training-free]
 """
 
 from __future__ import annotations
@@ -55,18 +58,22 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=15)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--method", required=True, help="a registered method: stcn, swiftnet, swem, ...")
+    parser.add_argument("--set", dest="settings", action="append", default=[], help="parameter as name=value")
     parser.add_argument("--checkpoint", type=Path)
+    parser.add_argument("--training-free", action="store_true", help="no weights: the method's training-free mode")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     with tempfile.TemporaryDirectory() as scratch:
         checkpoint = args.checkpoint
-        if checkpoint is None:
+        if checkpoint is None and not args.training_free:
             from conformance import write_checkpoint
 
-            checkpoint = write_checkpoint("swiftnet", Path(scratch) / "synthetic.pth")
-        spec = registry.get("swiftnet")
-        method = spec.factory(spec.defaults(), checkpoint=str(checkpoint), device=args.device)
+            checkpoint = write_checkpoint(args.method, Path(scratch) / "synthetic.pth")
+        spec = registry.get(args.method)
+        config = spec.resolve(dict(item.split("=", 1) for item in args.settings))
+        method = spec.factory(config, checkpoint=str(checkpoint) if checkpoint else None, device=args.device)
 
     paths = sorted((args.data / "JPEGImages" / "480p" / args.sequence).glob("*.jpg"))[: args.frames]
     frames = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
@@ -84,11 +91,13 @@ def main() -> None:
         total = time.perf_counter() - start
         report = method.memory()
         rows.append({"frame": t, "total_s": total, **{f"{k}_s": timer.frame.get(k, 0.0) for k in STAGES},
-                     "stored": report.per_object[0], "matched": report.matched[0]})
+                     "stored": report.per_object[0], "matched": (report.matched or report.per_object)[0],
+                     "mib": report.nbytes / 2**20})
     table = pd.DataFrame(rows)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     steady = table[table.frame > 0]
-    print(f"{args.sequence} {height}x{width}, {args.device}, {args.threads} threads: "
+    weights = "training-free" if args.training_free else ("file" if args.checkpoint else "synthetic")
+    print(f"{args.method} ({weights}) {args.sequence} {height}x{width}, {args.device}, {args.threads} threads: "
           f"median {steady.total_s.median():.3f} s per frame over frames 1..{len(frames) - 1}")
 
 
