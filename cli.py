@@ -148,13 +148,10 @@ def run_command(
     if mask is not None:
         options["mask"] = mask
     data = open_dataset(dataset, root, split, **options)
-    parsed = {}
-    for item in settings:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise VosbenchError(f"--set {item!r}: write it as name=value")
-        parsed[name.strip()] = value.strip()
-    config = RunConfig(method, parsed, str(checkpoint) if checkpoint else None, device, dtype, save_probs, max_frames)
+    config = RunConfig(
+        method, registry.parse_settings(settings), str(checkpoint) if checkpoint else None,
+        device, dtype, save_probs, max_frames,
+    )
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=stderr, transient=True) as progress:
         task = progress.add_task(method, total=None)

@@ -72,7 +72,7 @@ def main() -> None:
 
             checkpoint = write_checkpoint(args.method, Path(scratch) / "synthetic.pth")
         spec = registry.get(args.method)
-        config = spec.resolve(dict(item.split("=", 1) for item in args.settings))
+        config = spec.resolve(registry.parse_settings(args.settings))
         method = spec.factory(config, checkpoint=str(checkpoint) if checkpoint else None, device=args.device)
 
     paths = sorted((args.data / "JPEGImages" / "480p" / args.sequence).glob("*.jpg"))[: args.frames]

@@ -74,6 +74,17 @@ class MethodSpec:
         return config
 
 
+def parse_settings(items: list[str]) -> dict[str, str]:
+    """``--set name=value`` strings -> {name: value}; ``MethodSpec.resolve`` types them."""
+    settings = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise VosbenchError(f"--set {item!r}: write it as name=value")
+        settings[name.strip()] = value.strip()
+    return settings
+
+
 _REGISTRY: dict[str, MethodSpec] = {}
 _loaded = False
 

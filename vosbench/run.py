@@ -12,6 +12,7 @@ a rerun skips the sequences already complete.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -83,6 +84,4 @@ def run_method(
 
 
 def _maybe_probs(path: Path | None, shape):
-    import contextlib
-
     return write_probs(path, shape) if path is not None else contextlib.nullcontext()

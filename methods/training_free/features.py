@@ -82,7 +82,6 @@ class ColourPosition:
         self.xy_weight = xy_weight
         self.const = const
         self.gain = gain
-        self.channels = rff or 6
         self.projection = None
         if rff:
             # Random Fourier features (Rahimi & Recht): cos(W x + b) with W ~ N(0, 1 / sigma^2)
