@@ -40,6 +40,12 @@ def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     return torch.stack([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)], dim=-3)
 
 
+def lab_of(image: torch.Tensor) -> torch.Tensor:
+    """RGB [3, H, W] in [0, 1] -> CIE Lab scaled to about [0, 1] per channel (L / 100, a and b / 110)."""
+    scale = torch.tensor(LAB_SCALE, device=image.device).view(3, 1, 1)
+    return rgb_to_lab(image.float()) / scale
+
+
 def grid_size(height: int, width: int, stride: int) -> tuple[int, int]:
     return math.ceil(height / stride), math.ceil(width / stride)
 
@@ -94,21 +100,60 @@ class ColourPosition:
             )
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
-        height, width = image.shape[-2:]
-        lab = pool(rgb_to_lab(image.float()), self.stride)
-        scale = torch.tensor(LAB_SCALE, device=image.device).view(3, 1, 1)
-        lab = lab / scale
+        return self.keys(lab_of(image))
+
+    def keys(self, lab: torch.Tensor) -> torch.Tensor:
+        """Keys [C, h, w] from the frame's scaled Lab colours [3, H, W] (``lab_of``)."""
+        height, width = lab.shape[-2:]
+        lab = pool(lab, self.stride)
         h, w = lab.shape[-2:]
         # cell centres, in units of the frame height, centred on the frame centre
-        ys = ((torch.arange(h, device=image.device) + 0.5) * self.stride - height / 2) / height
-        xs = ((torch.arange(w, device=image.device) + 0.5) * self.stride - width / 2) / height
+        ys = ((torch.arange(h, device=lab.device) + 0.5) * self.stride - height / 2) / height
+        xs = ((torch.arange(w, device=lab.device) + 0.5) * self.stride - width / 2) / height
         y, x = torch.meshgrid(ys, xs, indexing="ij")
         if self.projection is not None:
-            weights, phase = (t.to(image.device) for t in self.projection)
+            weights, phase = (t.to(lab.device) for t in self.projection)
             point = torch.cat([lab, self.xy_weight * y[None], self.xy_weight * x[None]])
             feats = torch.cos(torch.einsum("dc,chw->dhw", weights, point) + phase)
         else:
             feats = torch.cat(
-                [torch.full((1, h, w), self.const, device=image.device), lab, self.xy_weight * y[None], self.xy_weight * x[None]]
+                [torch.full((1, h, w), self.const, device=lab.device), lab, self.xy_weight * y[None], self.xy_weight * x[None]]
             )
         return self.gain * F.normalize(feats, dim=0)
+
+
+def guided_unpool(
+    x: torch.Tensor, guide: torch.Tensor, size: tuple[int, int], stride: int, sigma: float, reach: int = 1
+) -> torch.Tensor:
+    """Edge-aware upsampling of grid maps [K, h, w] to pixels [K, H, W] (joint bilateral).
+
+    Each pixel mixes the (2 reach + 1)^2 cells around its own, weighted by a Gaussian of
+    its distance to each cell centre (one cell wide) times a Gaussian of the difference
+    between its colour and the cell's mean colour (``guide``: [3, H, W] pixel colours,
+    pooled here). Why: bilinear upsampling of a coarse grid blurs every object boundary
+    over a cell; colour moves the boundary back to the image edge inside the cell.
+    """
+    height, width = size
+    h, w = x.shape[-2:]
+    cells = pool(guide, stride)
+    total = torch.zeros(x.shape[0], height, width, dtype=x.dtype, device=x.device)
+    norm = torch.zeros(height, width, dtype=x.dtype, device=x.device)
+    ys = torch.arange(height, device=x.device)
+    xs = torch.arange(width, device=x.device)
+    # pixel positions in cell units, cell centres at integers
+    u, v = (ys + 0.5) / stride - 0.5, (xs + 0.5) / stride - 0.5
+    for di in range(-reach, reach + 1):
+        rows = ys // stride + di
+        row_ok = (rows >= 0) & (rows < h)
+        rows = rows.clamp(0, h - 1)
+        wy = torch.exp(-0.5 * (u - rows) ** 2) * row_ok
+        for dj in range(-reach, reach + 1):
+            cols = xs // stride + dj
+            col_ok = (cols >= 0) & (cols < w)
+            cols = cols.clamp(0, w - 1)
+            wx = torch.exp(-0.5 * (v - cols) ** 2) * col_ok
+            colour = cells[:, rows][:, :, cols]
+            weight = wy[:, None] * wx[None, :] * torch.exp(-((colour - guide) ** 2).sum(0) / (2 * sigma**2))
+            total += weight * x[:, rows][:, :, cols]
+            norm += weight
+    return total / norm.clamp_min(1e-12)

@@ -18,14 +18,22 @@ from methods.frames import to_tensor
 from methods.memory.base import MemoryPolicy
 from methods.objects import ObjectSlots
 from methods.stm_parts import aggregate
-from methods.training_free.features import ColourPosition, pool, unpool
+from methods.training_free.features import ColourPosition, guided_unpool, lab_of, pool, unpool
 from vosbench.data.video import VideoInfo
 
 
 class LabelPropagation(Method):
-    def __init__(self, features: ColourPosition, memory: MemoryPolicy, device="cpu", dtype: torch.dtype | None = None):
+    def __init__(
+        self,
+        features: ColourPosition,
+        memory: MemoryPolicy,
+        device="cpu",
+        dtype: torch.dtype | None = None,
+        guide: float = 0.0,
+    ):
         super().__init__(device, dtype)
         self.features = features
+        self.guide = guide  # colour width of the edge-aware upsampling; 0: bilinear
         self.memory_policy = memory
         self.slots: ObjectSlots | None = None
 
@@ -47,7 +55,8 @@ class LabelPropagation(Method):
         with torch.inference_mode(), self.autocast():
             with self.clock.stage("encode"):
                 image = to_tensor(frame, self.device)[0]
-                keys = self.features(image).float()  # [C, h, w]
+                lab = lab_of(image)
+                keys = self.features.keys(lab).float()  # [C, h, w]
             grid = keys.shape[-2:]
             probs = None
             if slots.active:
@@ -55,7 +64,7 @@ class LabelPropagation(Method):
                     readout = self.memory_policy.read(keys.flatten(1)).values  # [slots, 1, N]
                 with self.clock.stage("decode"):
                     p = readout[:, 0].float().clamp(0, 1).view(-1, *grid)
-                    probs = aggregate(unpool(p, self.info.size, stride))
+                    probs = aggregate(self._upsample(p, lab))
             if new:
                 given = slots.given(new_mask, new, self.device)
                 objects = probs[1:] if probs is not None else given[:0]
@@ -75,6 +84,12 @@ class LabelPropagation(Method):
             if is_last:
                 self.memory_policy.finish()
             return slots.scatter(probs).cpu()
+
+    def _upsample(self, grid_probs: torch.Tensor, lab: torch.Tensor) -> torch.Tensor:
+        stride = self.features.stride
+        if self.guide > 0:
+            return guided_unpool(grid_probs, lab, self.info.size, stride, self.guide)
+        return unpool(grid_probs, self.info.size, stride)
 
     def memory(self) -> MemoryReport:
         per_slot = self.memory_policy.stored_features()
