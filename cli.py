@@ -188,7 +188,9 @@ def _print_summary(out: Path, segmented: int, skipped: int) -> None:
     from vosbench.run import load_run
 
     summary = load_run(out).summary
-    table = Table(title=f"{out}: {segmented} sequence(s) segmented, {skipped} already done", title_justify="left")
+    console = Console()
+    console.print(f"{out}: {segmented} sequence(s) segmented, {skipped} already done", highlight=False, soft_wrap=True)
+    table = Table()
     for column in ("method", "sequences", "frames", "fps", "fps I/O", "p50 ms", "p95 ms", "stored max", "J&F"):
         table.add_column(column, justify="left" if column == "method" else "right")
     for row in summary.to_dict("records"):
@@ -197,7 +199,7 @@ def _print_summary(out: Path, segmented: int, skipped: int) -> None:
             _figure(row["fps_io"], ".2f"), _figure(row["step_p50_ms"], ".1f"), _figure(row["step_p95_ms"], ".1f"),
             _figure(row["stored_features_max"], "d"), _figure(row["J&F-Mean"], ".3f"),
         )
-    Console().print(table)
+    console.print(table)
 
 
 def _figure(value, spec: str) -> str:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -78,9 +79,14 @@ def test_cli_run_reproduces_a_conformance_case(tmp_path):
     assert result.returncode == 0, result.stderr
     with np.load(tmp_path / "run" / "probs" / "frames.npz") as npz:
         prob = npz["prob"]
-    expected = load_case("swiftnet", "blackswan-1obj")["prob"]
+    case_data = load_case("swiftnet", "blackswan-1obj")
+    expected = case_data["prob"]
     assert prob.shape == expected.shape
     assert np.abs(prob - expected).max() <= 1e-4
+    # the per-frame records carry the official memory sizes
+    frames = pd.read_parquet(tmp_path / "run" / "frames.parquet")
+    assert frames["stored_features"].tolist() == case_data["mem_size"].tolist()
+    assert frames["matched_features"].tolist() == case_data["mem_size_matched"].tolist()
 
 
 def test_cli_run_bad_input_is_one_line(tmp_path):

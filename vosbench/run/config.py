@@ -93,15 +93,13 @@ def choose_methods(methods: Sequence[str], settings: Sequence[str] = (), checkpo
 
     per_label: dict[str, dict[str, str]] = {label: {} for label in labels}
     for item in settings:
-        key, sep, value = item.partition("=")
-        target, colon, key = key.rpartition(":")
-        if not sep or not key.strip():
-            raise VosbenchError(f"--set {item!r}: write it as name=value, or LABEL:name=value for one method")
-        targets = [target] if colon else labels
+        # a label prefix ends at the last ":" before the "=" (values may hold ":")
+        target, colon, _ = item.partition("=")[0].rpartition(":")
         if colon and target not in per_label:
             raise VosbenchError(f"--set {item!r}: no --method labelled {target!r}; labels: {', '.join(labels)}")
-        for label in targets:
-            per_label[label][key.strip()] = value.strip()
+        setting = registry.parse_settings([item[len(target) + 1 :] if colon else item])
+        for label in [target] if colon else labels:
+            per_label[label].update(setting)
 
     checkpoint_of: dict[str, str] = {}
     for item in checkpoints:

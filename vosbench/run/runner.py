@@ -93,6 +93,7 @@ def run(
                         _run_sequence(method, choice.label, video, config, probe, staged, layout.prediction_layout, progress)
                     report.segmented.append((choice.label, name))
                     progress.sequence_done()
+        store.clear_staging(out)
         write_tables(out, build_tables(layout, manifest))
         if layout.prediction_layout == "youtube" and config.shard is None and all(layout.is_done(*p) for p in pairs):
             zip_submissions(layout, manifest)

@@ -100,7 +100,14 @@ def summary_table(frames: pd.DataFrame, objects: pd.DataFrame) -> pd.DataFrame:
 
 
 def _typed(table: pd.DataFrame) -> pd.DataFrame:
-    counts = [c for c in table.columns if c.endswith("_bytes") or c.startswith("stored_features")]
-    floats = [c for c in ("fps", "fps_io", "step_p50_ms", "step_p95_ms", "J&F-Mean", "J-Mean", "F-Mean") if c in table]
-    ints = [c for c in ("frames", "warmup_frames", "objects", "sequences", "scored_objects") if c in table]
-    return table.astype({"method": "str", **{c: "Int64" for c in counts}, **{c: "float64" for c in floats}, **{c: "int64" for c in ints}} | ({"sequence": "str"} if "sequence" in table else {}))
+    types: dict[str, str] = {}
+    for column in table.columns:
+        if column in ("method", "sequence"):
+            types[column] = "str"
+        elif column.endswith("_bytes") or column.startswith("stored_features"):
+            types[column] = "Int64"  # null where nothing was measured
+        elif column in ("frames", "warmup_frames", "objects", "sequences", "scored_objects"):
+            types[column] = "int64"
+        else:
+            types[column] = "float64"
+    return table.astype(types)
