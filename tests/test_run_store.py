@@ -198,7 +198,7 @@ def snapshot(folder) -> dict:
 
 
 def test_sigkill_after_the_first_sequence_then_rerun_recomputes_nothing_finished(tmp_path):
-    data = open_dataset("synthetic", tmp_path / "data", layout="davis", videos=4, frames=30, objects=2, size="96x160")
+    data = open_dataset("synthetic", tmp_path / "data", layout="davis", videos=4, frames=16, objects=2, size="80x128")
     out = tmp_path / "run"
     args = ["run", "-m", "stcn", "-d", "davis2017", "--root", str(tmp_path / "data"), "-o", str(out), "--save-probs"]
     process = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), *args], cwd=ROOT,
@@ -217,11 +217,11 @@ def test_sigkill_after_the_first_sequence_then_rerun_recomputes_nothing_finished
     assert "synth-000" in done and len(done) < 4, "the kill came too late to interrupt anything"
     assert not (out / "frames.parquet").exists()  # stale tables were dropped when the run began
     for name in done:
-        assert len(list((out / "masks" / name).glob("*.png"))) == 30
+        assert len(list((out / "masks" / name).glob("*.png"))) == 16
         with np.load(out / "probs" / f"{name}.npz") as npz:
-            assert npz["prob"].shape == (30, 3, 96, 160)
+            assert npz["prob"].shape == (16, 3, 80, 128)
     partial = load_run(out)  # tables built from the parts
-    assert sorted(partial.frames["sequence"].unique()) == done and len(partial.frames) == 30 * len(done)
+    assert sorted(partial.frames["sequence"].unique()) == done and len(partial.frames) == 16 * len(done)
     for leftover in out.glob("masks/.*"):
         pytest.fail(f"a half-written sequence outside the staging area: {leftover}")
 
@@ -233,10 +233,10 @@ def test_sigkill_after_the_first_sequence_then_rerun_recomputes_nothing_finished
     for path, stamp in kept.items():
         assert (path.stat().st_ino, path.stat().st_mtime_ns) == stamp, f"{path} was rewritten"
     final = load_run(out)
-    assert len(final.frames) == 4 * 30 and final.sequences["sequence"].tolist() == [v.name for v in data]
-    assert final.frames["J"].notna().sum() == 4 * 28 and not (out / ".staging").exists()
+    assert len(final.frames) == 4 * 16 and final.sequences["sequence"].tolist() == [v.name for v in data]
+    assert final.frames["J"].notna().sum() == 4 * 14 and not (out / ".staging").exists()
     for video in data:
-        assert len(list((out / "masks" / video.name).glob("*.png"))) == 30
+        assert len(list((out / "masks" / video.name).glob("*.png"))) == 16
 
 
 def test_rerun_with_other_settings_fails_and_overwrite_redoes(tmp_path):
