@@ -155,10 +155,9 @@ def run_command(
 ) -> None:
     """Segment a dataset with one or more methods, measuring every frame.
 
-    RUN_DIR gets masks in the dataset's layout (masks/<sequence>/, or masks/<label>/<sequence>/ with several
-    methods; YouTube-VOS: Annotations/ and a zip), per-frame records (frames.parquet: latency by stage, memory,
-    stored features, J and F), sequences.parquet, summary.csv and manifest.json. Each sequence is committed when
-    done: after Ctrl-C or a kill, rerun the same command to resume.
+    RUN_DIR gets masks in the dataset's layout (masks/<sequence>/, or masks/<label>/<sequence>/ with several methods; YouTube-VOS: Annotations/ and a zip), per-frame records (frames.parquet: latency by stage, memory, stored features, J and F), sequences.parquet, summary.csv and manifest.json.
+
+    Each sequence is committed when done: after Ctrl-C or a kill, rerun the same command to resume.
     """
     import sys as _sys
 

@@ -90,7 +90,7 @@ class NvmlDevice:
             # a CUDA context first, so that NVML lists this process
             torch.empty(1, device=device)
             return cls(nvml, _handle(nvml, device))
-        except nvml.NVMLError as error:
+        except (nvml.NVMLError, RuntimeError) as error:
             nvml.nvmlShutdown()
             return cls(reason=f"NVML cannot read {device}: {error}")
 
@@ -140,11 +140,14 @@ class NvmlDevice:
 
 def _handle(nvml: Any, device: torch.device) -> Any:
     """The NVML handle of a torch device: by UUID, which survives CUDA_VISIBLE_DEVICES
-    reordering; by torch's own index mapping where the UUID is not exposed."""
+    reordering; else by torch's own mapping of its index to NVML's."""
     index = device.index if device.index is not None else torch.cuda.current_device()
     uuid = str(getattr(torch.cuda.get_device_properties(index), "uuid", "") or "")
     if uuid:
-        return nvml.nvmlDeviceGetHandleByUUID(uuid if uuid.startswith("GPU-") else f"GPU-{uuid}")
+        try:
+            return nvml.nvmlDeviceGetHandleByUUID(uuid if uuid[:4] in ("GPU-", "MIG-") else f"GPU-{uuid}")
+        except nvml.NVMLError:
+            pass
     return nvml.nvmlDeviceGetHandleByIndex(torch.cuda._get_nvml_device_index(index))
 
 
