@@ -120,28 +120,52 @@ def synth_command(
 
 @app.command("run")
 def run_command(
-    method: str = typer.Option(..., "--method", "-m", help="Registered method (see `vosbench methods`)."),
+    method: list[str] = typer.Option(
+        ..., "--method", "-m",
+        help="Registered method (see `vosbench methods`); repeat for several. NAME@TAG labels a second run of "
+        "one method, e.g. -m stcn -m stcn@every10.",
+    ),
     dataset: str = typer.Option(..., "--dataset", "-d", help="davis2016, davis2017, youtube2018, youtube2019, frames or synthetic."),
     root: Path = typer.Option(..., "--root", help="Dataset root (for frames: the folder of frames)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Run directory."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run directory; rerunning the same command resumes it."),
     split: Optional[str] = typer.Option(None, help="Split (default: the dataset's val/valid)."),
     mask: Optional[Path] = typer.Option(None, help="First-frame mask PNG (dataset frames)."),
-    checkpoint: Optional[Path] = typer.Option(None, help="Official checkpoint file; without it the method runs training-free."),
-    settings: list[str] = typer.Option([], "--set", help="Method parameter as name=value (repeatable)."),
-    device: str = typer.Option("cpu", help="cpu or cuda."),
+    checkpoint: list[str] = typer.Option(
+        [], "--checkpoint",
+        help="Official checkpoint, as PATH (one method) or LABEL:PATH; a method without one runs training-free.",
+    ),
+    settings: list[str] = typer.Option(
+        [], "--set",
+        help="Method parameter as name=value for every method, or LABEL:name=value for one (repeatable).",
+    ),
+    device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
     dtype: str = typer.Option("float32", help="float32, or float16/bfloat16 autocast."),
     save_probs: bool = typer.Option(False, "--save-probs", help="Also write probs/<sequence>.npz (float32 [T, K+1, H, W])."),
     max_frames: Optional[int] = typer.Option(None, help="Run only the first N frames of each sequence."),
     sequences: Optional[str] = typer.Option(None, help="Comma-separated sequence names (default: all)."),
+    shard: Optional[str] = typer.Option(None, help="i/n: this run takes every n-th of the sorted sequences, from the i-th; "
+                                        "join the shards' run directories with `vosbench merge`."),
+    warmup: int = typer.Option(1, help="First frames of each sequence marked warm-up and left out of speed figures."),
+    seed: int = typer.Option(0, help="torch's seed, set before each sequence."),
+    evaluate: bool = typer.Option(True, "--eval/--no-eval", help="Score each sequence against the dataset's ground truth, if any."),
+    telemetry: bool = typer.Option(
+        True, "--telemetry/--no-telemetry", help="Stage latency, memory and GPU readings (off: host-clock load/step/write only)."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo finished sequences instead of skipping them."),
 ) -> None:
-    """Segment a dataset with one method; masks in the dataset's layout, optional probabilities."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    """Segment a dataset with one or more methods, measuring every frame.
 
-    from vosbench import registry
+    RUN_DIR gets masks in the dataset's layout (masks/<sequence>/, or masks/<label>/<sequence>/ with several methods; YouTube-VOS: Annotations/ and a zip), per-frame records (frames.parquet: latency by stage, memory, stored features, J and F), sequences.parquet, summary.csv and manifest.json.
+
+    Each sequence is committed when done: after Ctrl-C or a kill, rerun the same command to resume.
+    """
+    import sys as _sys
+
     from vosbench.data import open_dataset
-    from vosbench.run import RunConfig, run_method
+    from vosbench.run import RunConfig, Shard, choose_methods, run
+    from vosbench.run.progress import RichProgress
 
-    registry.get(method)  # an unknown method fails before any dataset is read
+    methods = choose_methods(method, settings, checkpoint)  # bad methods fail before any dataset is read
     options = {}
     if sequences:
         options["sequences"] = [s.strip() for s in sequences.split(",") if s.strip()]
@@ -149,18 +173,50 @@ def run_command(
         options["mask"] = mask
     data = open_dataset(dataset, root, split, **options)
     config = RunConfig(
-        method, registry.parse_settings(settings), str(checkpoint) if checkpoint else None,
-        device, dtype, save_probs, max_frames,
+        methods, device, dtype, save_probs, max_frames, warmup, seed, telemetry, evaluate,
+        Shard.parse(shard) if shard else None,
     )
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=stderr, transient=True) as progress:
-        task = progress.add_task(method, total=None)
+    with RichProgress(stderr) as progress:
+        report = run(config, data, out, overwrite=overwrite, progress=progress, command=["vosbench", *_sys.argv[1:]])
+    _print_summary(out, len(report.segmented), len(report.skipped))
 
-        def advance(sequence: str, index: int, count: int) -> None:
-            progress.update(task, description=f"{method} {sequence}", completed=index + 1, total=count)
 
-        done = run_method(config, data, out, on_frame=advance)
-    Console().print(f"{method}: {len(done)} sequences segmented into {out}")
+def _print_summary(out: Path, segmented: int, skipped: int) -> None:
+    from rich.table import Table
+
+    from vosbench.run import load_run
+
+    summary = load_run(out).summary
+    console = Console()
+    console.print(f"{out}: {segmented} sequence(s) segmented, {skipped} already done", highlight=False, soft_wrap=True)
+    table = Table()
+    for column in ("method", "sequences", "frames", "fps", "fps I/O", "p50 ms", "p95 ms", "stored max", "J&F"):
+        table.add_column(column, justify="left" if column == "method" else "right")
+    for row in summary.to_dict("records"):
+        table.add_row(
+            row["method"], str(row["sequences"]), str(row["frames"]), _figure(row["fps"], ".2f"),
+            _figure(row["fps_io"], ".2f"), _figure(row["step_p50_ms"], ".1f"), _figure(row["step_p95_ms"], ".1f"),
+            _figure(row["stored_features_max"], "d"), _figure(row["J&F-Mean"], ".3f"),
+        )
+    console.print(table)
+
+
+def _figure(value, spec: str) -> str:
+    import pandas as pd
+
+    return "-" if pd.isna(value) else format(value, spec)
+
+
+@app.command("merge")
+def merge_command(
+    out: Path = typer.Argument(..., help="New run directory for the merged run."),
+    shards: list[Path] = typer.Argument(..., help="The run directories of every shard (--shard 1/n ... n/n)."),
+) -> None:
+    """Join the run directories of the shards of one run into a complete run directory."""
+    from vosbench.run.merge import merge
+
+    merge(out, shards)
+    Console().print(f"{out}: merged {len(shards)} shard(s)")
 
 
 def main() -> None:

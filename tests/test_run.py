@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -16,7 +17,7 @@ from vosbench.data import open_dataset
 from vosbench.errors import VosbenchError
 from vosbench.masks import read_mask
 from vosbench.probs import write_probs
-from vosbench.run import RunConfig, run_method
+from vosbench.run import MethodChoice, RunConfig, run
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -42,8 +43,8 @@ def test_probability_file_streams_frames_and_appears_only_when_complete(tmp_path
 
 def test_run_writes_masks_and_probs_in_davis_layout_and_resumes(tmp_path):
     data = open_dataset("synthetic", tmp_path / "data", layout="davis", videos=2, frames=6, objects=2, size="48x64")
-    config = RunConfig("swem", {"num_bases": 16, "top_l": 8}, save_probs=True, max_frames=5)
-    assert run_method(config, data, tmp_path / "run") == ["synth-000", "synth-001"]
+    config = RunConfig((MethodChoice.of("swem", {"num_bases": 16, "top_l": 8}),), save_probs=True, max_frames=5)
+    assert run(config, data, tmp_path / "run").segmented == [("swem", "synth-000"), ("swem", "synth-001")]
     for video in data:
         names = sorted(p.name for p in (tmp_path / "run" / "masks" / video.name).iterdir())
         assert names == [f"{i:05d}.png" for i in range(5)]
@@ -54,12 +55,12 @@ def test_run_writes_masks_and_probs_in_davis_layout_and_resumes(tmp_path):
         np.testing.assert_allclose(prob.sum(axis=1), 1.0, atol=1e-5)
     assert (tmp_path / "run" / "manifest.json").is_file()
     # a rerun finds everything complete and segments nothing
-    assert run_method(config, data, tmp_path / "run") == []
+    assert run(config, data, tmp_path / "run").segmented == []
 
 
 def test_run_youtube_layout_writes_every_stride_frame_with_dataset_ids(tmp_path):
     data = open_dataset("synthetic", tmp_path / "data", layout="youtube", videos=1, frames=16, objects=3, size="48x64")
-    run_method(RunConfig("stcn"), data, tmp_path / "run")
+    run(RunConfig((MethodChoice.of("stcn"),)), data, tmp_path / "run")
     video = data.video("synth-000")
     folder = tmp_path / "run" / "masks" / "Annotations" / "synth-000"
     assert sorted(p.stem for p in folder.iterdir()) == video.frame_names
@@ -78,9 +79,14 @@ def test_cli_run_reproduces_a_conformance_case(tmp_path):
     assert result.returncode == 0, result.stderr
     with np.load(tmp_path / "run" / "probs" / "frames.npz") as npz:
         prob = npz["prob"]
-    expected = load_case("swiftnet", "blackswan-1obj")["prob"]
+    case_data = load_case("swiftnet", "blackswan-1obj")
+    expected = case_data["prob"]
     assert prob.shape == expected.shape
     assert np.abs(prob - expected).max() <= 1e-4
+    # the per-frame records carry the official memory sizes
+    frames = pd.read_parquet(tmp_path / "run" / "frames.parquet")
+    assert frames["stored_features"].tolist() == case_data["mem_size"].tolist()
+    assert frames["matched_features"].tolist() == case_data["mem_size_matched"].tolist()
 
 
 def test_cli_run_bad_input_is_one_line(tmp_path):
@@ -94,4 +100,4 @@ def test_cli_run_bad_input_is_one_line(tmp_path):
     result = cli("run", "-m", "stcn", "-d", "davis2017", "--root", str(data), "-o", str(tmp_path / "run"),
                  "--checkpoint", str(tmp_path / "absent.pth"))
     assert result.returncode == 2 and "absent.pth" in result.stderr
-    assert not (tmp_path / "run" / "masks" / "synth-000").exists()
+    assert not (tmp_path / "run").exists()

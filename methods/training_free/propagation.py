@@ -92,5 +92,9 @@ class LabelPropagation(Method):
         return unpool(grid_probs, self.info.size, stride)
 
     def memory(self) -> MemoryReport:
-        per_slot = self.memory_policy.stored_features()
-        return MemoryReport(self.slots.per_object(per_slot), self.memory_policy.nbytes())
+        policy = self.memory_policy
+        return MemoryReport(
+            self.slots.per_object(policy.stored_features()),
+            policy.nbytes(),
+            self.slots.per_object(policy.matched_features()),
+        )

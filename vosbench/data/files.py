@@ -178,6 +178,11 @@ class FileVideo(Video):
         return self._read(self._gt[index])
 
     @property
+    def gt_folder(self) -> Path | None:
+        folders = {path.parent for path in self._gt.values()}
+        return folders.pop() if len(folders) == 1 else None
+
+    @property
     def output_frames(self) -> list[int]:
         return list(self._output_frames)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable
 
 import numpy as np
@@ -65,6 +66,12 @@ class Video(ABC):
     def gt_mask(self, index: int) -> np.ndarray:
         """Ground truth of frame ``index`` (dataset ids); only for ``gt_frames``."""
         raise KeyError(f"{self.info.name}: no ground truth for frame {index}")
+
+    @property
+    def gt_folder(self) -> Path | None:
+        """The folder of ground-truth PNGs ``<frame name>.png`` the evaluator reads, or
+        None when the ground truth is not such a folder (or there is none)."""
+        return None
 
     @property
     def output_frames(self) -> list[int]:
