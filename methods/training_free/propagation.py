@@ -76,6 +76,11 @@ class LabelPropagation(Method):
                 self.memory_policy.finish()
             return slots.scatter(probs).cpu()
 
+    def key_features(self, frame: np.ndarray) -> torch.Tensor:
+        """The ``ColourPosition`` features of ``frame`` [C, h, w], the keys ``step`` stores."""
+        with torch.inference_mode(), self.autocast():
+            return self.features(to_tensor(frame, self.device)[0]).float().cpu()
+
     def memory(self) -> MemoryReport:
         per_slot = self.memory_policy.stored_features()
         return MemoryReport(self.slots.per_object(per_slot), self.memory_policy.nbytes())
