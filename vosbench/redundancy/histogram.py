@@ -19,6 +19,7 @@ the float64 cosines of the float32 features, however the work is blocked.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -124,6 +125,11 @@ def rows_per_block(columns: int, chunk: int) -> int:
     return max(1, chunk // max(columns, 1))
 
 
+@functools.lru_cache(maxsize=4)
+def _lower_triangle(size: int) -> np.ndarray:
+    return np.tri(size, dtype=bool)
+
+
 def pair_counts(units: Unit, bins: Bins, chunk: int = CHUNK) -> np.ndarray:
     """Counts per bin of the cosines of all N(N-1)/2 unordered pairs of rows."""
     n = len(units)
@@ -133,15 +139,16 @@ def pair_counts(units: Unit, bins: Bins, chunk: int = CHUNK) -> np.ndarray:
         stop = min(start + step, n - 1)
         # rows start..stop-1 against columns start..n-1; pairs need column > row
         block = cosines(units.fast[start:stop], units.fast[start:])
-        below = np.tril_indices(stop - start, 0, block.shape[1])
-        block[below] = -1.0  # bin 0 for certain (no edge near it); taken off again below
+        square = block[:, : stop - start]
+        below = _lower_triangle(stop - start)  # column <= row: no pair i < j
+        square[below] = -1.0  # bin 0 for certain (no edge near it); taken off again below
 
         def exact(near: tuple[np.ndarray, ...], start: int = start) -> np.ndarray:
             i, j = near[0] + start, near[1] + start
             return np.einsum("kc,kc->k", units.exact[i], units.exact[j])
 
         counts += bins.counts(block, units.channels, exact)
-        counts[0] -= below[0].size
+        counts[0] -= (stop - start) * (stop - start + 1) // 2
     return counts
 
 
