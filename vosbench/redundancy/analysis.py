@@ -76,6 +76,9 @@ class Settings:
         bins = Bins(self.bins)
         for threshold in {THRESHOLD, *(h.threshold for h in HEADLINES)}:
             bins.edge_index(threshold)
+        # the memory policies check their own parameters, before anything is written
+        EMBases(num_bases=self.bases // 2, em_iters=self.em_iters, tau=self.tau, top_l=1, seed=self.seed)
+        PixelAdaptiveMemory(beta=self.beta, trigger="variation", th_f=self.th_f, th_m=self.th_m, p_th=self.p_th)
 
 
 @dataclass

@@ -170,7 +170,8 @@ def bank_figure(frames: pd.DataFrame, threshold: float = 0.9) -> Figure:
         latest = frames.pivot_table(index="frame", columns="sequence", values="bank_share", observed=True)
         ax.plot(latest.index, latest.mean(axis=1), color=ORANGE, linewidth=2, label="mean over sequences")
         ax.legend(fontsize=8, frameon=False, loc="lower right")
-    ax.set_ylim(0, 1.02)
+    low = float(frames["bank_share"].min()) if len(frames) else 0.0
+    ax.set_ylim(max(0.0, np.floor(low * 10) / 10 - 0.1), 1.01)  # shares cluster near 1: show their spread
     ax.set_xlabel("frame", fontsize=8)
     ax.set_ylabel(f"share of stored features whose nearest\nother stored feature has cosine >= {threshold:g}", fontsize=8)
     ax.set_title("redundancy inside a periodic memory bank over time", fontsize=9, loc="left")

@@ -34,7 +34,7 @@ from vosbench.atomic import atomic_dir, atomic_file
 from vosbench.data import Dataset, Video
 from vosbench.engine import frames_to_run
 from vosbench.errors import VosbenchError
-from vosbench.redundancy.analysis import ANALYSES, Frame, Settings, analyse
+from vosbench.redundancy.analysis import ANALYSES, Frame, Result, Settings, analyse
 from vosbench.redundancy.grid import grid_colour, grid_masks
 from vosbench.redundancy.summary import summarise
 
@@ -79,7 +79,11 @@ def run_redundancy(
         "training_free": config.checkpoint is None,
         "settings": resolved,
         "analysis": asdict(config.analysis),
-        "dataset": {"kind": type(dataset).__name__, "name": getattr(dataset, "name", None), "root": str(Path(getattr(dataset, "root", "")).resolve())},
+        "dataset": {
+            "kind": type(dataset).__name__,
+            "name": getattr(dataset, "name", None),
+            "root": str(Path(getattr(dataset, "root", "")).resolve()),
+        },
         "max_frames": config.max_frames,
     }
     _claim(out, manifest)
@@ -125,13 +129,66 @@ def combine(out: Path, sequences: list[str]) -> Tables:
     return Tables(histograms, frames, info, summarise(histograms))
 
 
+class _FrameSource:
+    """A video's frames as the analyses see them, read lazily.
+
+    It remembers the key grid of the first frame (every later one must match) and, given
+    a path, writes each frame's features into a float32 [T, N, C] .npy as it goes.
+    """
+
+    def __init__(self, method: Method, video: Video, count: int, with_masks: bool, features_path: Path | None):
+        self.method, self.video, self.count = method, video, count
+        self.with_masks = with_masks
+        self.features_path = features_path
+        self.grid: tuple[int, int] | None = None
+        self.channels = 0
+        self._saved: np.ndarray | None = None
+
+    def __iter__(self) -> Iterator[Frame]:
+        info = self.video.info
+        for index in range(self.count):
+            image = self.video.frame(index)
+            keys = self.method.key_features(image)  # [C, h, w]
+            features = keys.flatten(1).T.contiguous().numpy()
+            self._check_grid(index, tuple(keys.shape[-2:]), features)
+            if self._saved is not None:
+                self._saved[index] = features
+            colour = masks = None
+            if self.with_masks:
+                labels = info.objects.to_contiguous(self.video.gt_mask(index))
+                if labels.shape != image.shape[:2]:
+                    raise VosbenchError(
+                        f"{info.name} frame {index}: ground truth is {labels.shape[1]}x{labels.shape[0]}, the frame "
+                        f"{image.shape[1]}x{image.shape[0]}; give annotations of the frames' size"
+                    )
+                colour = grid_colour(image, self.grid)
+                masks = grid_masks(labels, len(info.objects), self.grid)
+            yield Frame(features, colour, masks)
+
+    def _check_grid(self, index: int, grid: tuple[int, int], features: np.ndarray) -> None:
+        if self.grid is None:
+            self.grid, self.channels = grid, features.shape[1]
+            if self.features_path is not None:
+                self._saved = np.lib.format.open_memmap(
+                    self.features_path, mode="w+", dtype=np.float32, shape=(self.count, *features.shape)
+                )
+        elif grid != self.grid:
+            raise VosbenchError(f"{self.video.info.name} frame {index}: key grid {grid} differs from the first frame's {self.grid}")
+
+    def close(self) -> None:
+        if self._saved is not None:
+            self._saved.flush()
+            self._saved = None
+
+
 def _analyse_video(
     method: Method,
     video: Video,
     config: RedundancyConfig,
     features_path: Path | None,
     on_frame: Callable[[str, int, int], None] | None,
-):
+) -> tuple[Result, dict[str, Any]]:
+    """One sequence's analyses, and its row of the sequences table."""
     info = video.info
     count = frames_to_run(video, config.max_frames)
     have_gt = set(video.gt_frames)
@@ -146,44 +203,18 @@ def _analyse_video(
             f"ground truth on {count - len(missing_gt)} of {count} frames: matching and variation need every "
             "frame's masks and were skipped"
         )
-    shape: dict[str, Any] = {}
-    saved: dict[str, np.ndarray] = {}
+    source = _FrameSource(method, video, count, with_masks, features_path)
 
     def frames() -> Iterator[Frame]:
-        for index in range(count):
-            image = video.frame(index)
-            keys = method.key_features(image)  # [C, h, w]
-            grid = tuple(keys.shape[-2:])
-            features = keys.flatten(1).T.contiguous().numpy()
-            if not shape:
-                shape.update(grid=grid, channels=keys.shape[0])
-                if features_path is not None:
-                    saved["array"] = np.lib.format.open_memmap(
-                        features_path, mode="w+", dtype=np.float32, shape=(count, *features.shape)
-                    )
-            elif grid != shape["grid"]:
-                raise VosbenchError(f"{info.name} frame {index}: key grid {grid} differs from the first frame's {shape['grid']}")
-            if "array" in saved:
-                saved["array"][index] = features
-            colour = masks = None
-            if with_masks:
-                labels = info.objects.to_contiguous(video.gt_mask(index))
-                if labels.shape != image.shape[:2]:
-                    raise VosbenchError(
-                        f"{info.name} frame {index}: ground truth is {labels.shape[1]}x{labels.shape[0]}, the frame "
-                        f"{image.shape[1]}x{image.shape[0]}; give annotations of the frames' size"
-                    )
-                colour = grid_colour(image, grid)
-                masks = grid_masks(labels, len(info.objects), grid)
-            yield Frame(features, colour, masks)
+        for index, frame in enumerate(source):
+            yield frame
             if on_frame is not None:
                 on_frame(info.name, index, count)
 
     result = analyse(frames(), count, len(info.objects), config.analysis)
-    if "array" in saved:
-        saved.pop("array").flush()
-    h, w = shape["grid"]
-    summary = {
+    source.close()
+    h, w = source.grid
+    row = {
         "sequence": info.name,
         "frames": count,
         "height": info.height,
@@ -191,13 +222,13 @@ def _analyse_video(
         "grid_h": h,
         "grid_w": w,
         "positions": h * w,
-        "channels": shape["channels"],
+        "channels": source.channels,
         "stride": round(max(info.height / h, info.width / w), 3),
         "objects": len(info.objects),
         "masks": with_masks,
         "note": note,
     }
-    return result, summary
+    return result, row
 
 
 def _claim(out: Path, manifest: dict) -> None:
