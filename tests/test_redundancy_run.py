@@ -194,3 +194,16 @@ def test_a_corrupt_frame_midway_leaves_nothing_half_written(tmp_path):
     assert not (out / "parts").exists() or not any((out / "parts").iterdir())
     assert not (out / "features").exists() or not any((out / "features").iterdir())
     assert not (out / "histograms.parquet").exists()
+
+
+def test_cli_defaults_are_the_analysis_defaults():
+    # cli.py spells the defaults out (it imports nothing heavy at start-up); they must not drift.
+    import dataclasses
+    import inspect
+
+    import cli
+
+    options = inspect.signature(cli.redundancy_command).parameters
+    defaults = {f.name: f.default for f in dataclasses.fields(Settings)}
+    for name in ("bases", "bins", "bank_every", "th_f", "th_m", "p_th", "beta"):
+        assert options[name].default.default == defaults[name], name
