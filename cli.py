@@ -219,6 +219,79 @@ def merge_command(
     Console().print(f"{out}: merged {len(shards)} shard(s)")
 
 
+@app.command("redundancy")
+def redundancy_command(
+    dataset: str = typer.Option(..., "--dataset", "-d", help="davis2016, davis2017, youtube2018, youtube2019, frames or synthetic."),
+    root: Path = typer.Option(..., "--root", help="Dataset root (for frames: the folder of frames)."),
+    features: str = typer.Option(..., "--features", "-f", help="Registered method whose key features are analysed."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (new, or an earlier run's with the same settings to resume)."),
+    split: Optional[str] = typer.Option(None, help="Split (default: the dataset's val/valid)."),
+    mask: Optional[Path] = typer.Option(None, help="First-frame mask PNG (dataset frames)."),
+    checkpoint: Optional[Path] = typer.Option(None, help="Official checkpoint: the trained key encoder; without it, training-free features."),
+    settings: list[str] = typer.Option([], "--set", help="Method parameter as name=value (repeatable), e.g. tf_stride=8."),
+    sequences: Optional[str] = typer.Option(None, help="Comma-separated sequence names (default: all)."),
+    max_frames: Optional[int] = typer.Option(None, min=1, help="Analyse only the first N frames of each sequence."),
+    bases: int = typer.Option(256, help="EM bases per frame; SWEM's matching memory holds half per group."),
+    bins: int = typer.Option(100, help="Histogram bins over [-1, 1]; a multiple of 20 (every threshold on an edge)."),
+    bank_every: int = typer.Option(5, help="The periodic bank stores every n-th frame (STCN's mem_every)."),
+    th_f: float = typer.Option(0.1, help="SwiftNet variation: colour change threshold (mean over RGB, 0..1)."),
+    th_m: float = typer.Option(0.5, help="SwiftNet variation: mask change threshold."),
+    p_th: float = typer.Option(0.025, help="SwiftNet variation: the trigger fires above this share of varied positions."),
+    beta: float = typer.Option(0.1, help="SwiftNet: share of a memorised frame's positions the update adds."),
+    save_features: bool = typer.Option(False, "--save-features", help="Also write features/<sequence>.npy (float32 [T, N, C])."),
+    device: str = typer.Option("cpu", help="Device of the feature extractor: cpu or cuda."),
+    threads: Optional[int] = typer.Option(None, min=1, help="CPU threads (default: torch's choice; 1 is faster on a busy machine)."),
+) -> None:
+    """Memory redundancy of a method's key features: SWEM's inter/intra-frame analyses with
+    and without EM bases, SWEM's matching similarity, SwiftNet's variation, and the
+    redundancy of a periodic bank over time."""
+    import torch
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from vosbench import registry
+    from vosbench.data import open_dataset
+    from vosbench.redundancy.analysis import Settings
+    from vosbench.redundancy.run import RedundancyConfig, run_redundancy
+    from vosbench.redundancy.summary import ALL, HEADLINES
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    registry.get(features)  # an unknown method fails before any dataset is read
+    analysis = Settings(bases=bases, bins=bins, bank_every=bank_every, th_f=th_f, th_m=th_m, p_th=p_th, beta=beta)
+    options = {}
+    if sequences:
+        options["sequences"] = [s.strip() for s in sequences.split(",") if s.strip()]
+    if mask is not None:
+        options["mask"] = mask
+    data = open_dataset(dataset, root, split, **options)
+    config = RedundancyConfig(
+        features, str(checkpoint) if checkpoint else None, registry.parse_settings(settings), device, analysis,
+        max_frames, save_features,
+    )
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=stderr, transient=True) as progress:
+        task = progress.add_task(features, total=None)
+
+        def advance(sequence: str, index: int, count: int) -> None:
+            progress.update(task, description=f"{features} {sequence}", completed=index + 1, total=count)
+
+        tables = run_redundancy(config, data, out, on_frame=advance)
+
+    overall = tables.summary[tables.summary["sequence"] == ALL].set_index("analysis")
+    notes = {h.analysis: h.paper_note for h in HEADLINES}
+    table = Table(title=f"redundancy of {features} key features ({'trained' if checkpoint else 'training-free'})")
+    for name in ("analysis", "share of counts", "fraction", "SWEM paper"):
+        table.add_column(name)
+    for analysis_name, row in overall.iterrows():
+        table.add_row(analysis_name, f">= {row['threshold']:g}", f"{row['fraction']:.3f}", notes[analysis_name])
+    console = Console()
+    console.print(table)
+    for _, row in tables.sequences[~tables.sequences["masks"]].iterrows():
+        stderr.print(f"note: {row['sequence']}: {row['note']}")
+    console.print(f"{len(tables.sequences)} sequences analysed into {out}", highlight=False, soft_wrap=True)
+
+
 def main() -> None:
     """Console-script entry: bad input ends in one line on stderr and a non-zero exit."""
     try:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from vosbench.data.video import VideoInfo
+from vosbench.errors import VosbenchError
 
 STAGES = ("encode", "read", "decode", "memorize")
 """The stages a step is split into for latency telemetry."""
@@ -71,6 +72,14 @@ class Method(ABC):
     @abstractmethod
     def memory(self) -> MemoryReport:
         """What the memory holds now."""
+
+    def key_features(self, frame: np.ndarray) -> torch.Tensor:
+        """The key this method would store and match for ``frame`` (RGB uint8 [H, W, 3]),
+        on its key grid: float32 [C, h, w] on the CPU. Needs no ``start``; changes no state.
+
+        Optional: ``vosbench redundancy`` analyses these; a method without one says so.
+        """
+        raise VosbenchError(f"{type(self).__name__} gives no key features; it cannot be analysed by vosbench redundancy")
 
     def autocast(self) -> ContextManager[None]:
         if self.autocast_dtype is None:

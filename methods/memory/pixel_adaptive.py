@@ -82,15 +82,17 @@ def novel_positions(stored_keys: torch.Tensor, new_keys: torch.Tensor, count: in
     return best.topk(count, largest=False).indices.sort().values
 
 
-def varied_fraction(
+def changed_positions(
     image: torch.Tensor,
     reference_image: torch.Tensor,
     masks: torch.Tensor,
     reference_masks: torch.Tensor,
     th_f: float,
     th_m: float,
-) -> float:
-    """Fraction of positions whose colour ([3, N]) and mask ([K, N]) both changed enough.
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Which positions changed in colour ([3, N], mean absolute difference over RGB above
+    ``th_f``) and which in mask ([K, N], largest absolute change over the objects above
+    ``th_m``): two bool [N].
 
     Objects that appeared after the reference count as absent (mask 0) in it.
     """
@@ -99,7 +101,21 @@ def varied_fraction(
     if missing > 0:
         reference_masks = torch.cat([reference_masks, reference_masks.new_zeros(missing, reference_masks.shape[1])])
     mask_change = (masks.float() - reference_masks.float()).abs().amax(dim=0)
-    return float(((frame_change > th_f) & (mask_change > th_m)).float().mean())
+    return frame_change > th_f, mask_change > th_m
+
+
+def varied_fraction(
+    image: torch.Tensor,
+    reference_image: torch.Tensor,
+    masks: torch.Tensor,
+    reference_masks: torch.Tensor,
+    th_f: float,
+    th_m: float,
+) -> float:
+    """Fraction of positions whose colour ([3, N]) and mask ([K, N]) both changed enough
+    (``changed_positions``)."""
+    frame_changed, mask_changed = changed_positions(image, reference_image, masks, reference_masks, th_f, th_m)
+    return float((frame_changed & mask_changed).float().mean())
 
 
 class PixelAdaptiveMemory(MemoryPolicy):

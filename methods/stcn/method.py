@@ -53,13 +53,7 @@ class STCNMethod(Method):
         self.index = 0
         self.slots = ObjectSlots(info)
         self.bank.reset(0)
-        h, w = info.size
-        if self.input_size is not None:
-            self.net_size = tuple(self.input_size)
-        elif self.resize_short is not None:
-            self.net_size = short_side_size(h, w, self.resize_short)
-        else:
-            self.net_size = (h, w)
+        self.net_size = self._net_size(*info.size)
 
     def step(self, frame: np.ndarray, new_mask: np.ndarray | None, is_last: bool) -> torch.Tensor:
         if self.info is None:
@@ -91,9 +85,23 @@ class STCNMethod(Method):
     def memory(self) -> MemoryReport:
         return MemoryReport(self.slots.per_object(self.bank.stored_features()), self.bank.nbytes())
 
+    def key_features(self, frame: np.ndarray) -> torch.Tensor:
+        """The key projection [64, h, w] at stride 16 of the resized, padded frame: what
+        ``step`` writes to the bank (shared by the objects)."""
+        with torch.inference_mode(), self.autocast():
+            image, _ = self._prepare(frame)
+            return self.network.encode_key(image).key[0].float().cpu()
+
     # --- helpers -----------------------------------------------------------------
+    def _net_size(self, height: int, width: int) -> tuple[int, int]:
+        if self.input_size is not None:
+            return tuple(self.input_size)
+        if self.resize_short is not None:
+            return short_side_size(height, width, self.resize_short)
+        return (height, width)
+
     def _prepare(self, frame: np.ndarray) -> tuple[torch.Tensor, Box]:
-        image = resize(normalise(to_tensor(frame, self.device)), self.net_size, "bicubic")
+        image = resize(normalise(to_tensor(frame, self.device)), self._net_size(*frame.shape[:2]), "bicubic")
         return pad_to_multiple(image, 16, value=0.0)
 
     def _add_given(self, probs: torch.Tensor | None, new_mask: np.ndarray, new: list[int]) -> torch.Tensor:

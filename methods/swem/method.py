@@ -78,6 +78,12 @@ class SWEMMethod(Method):
     def memory(self) -> MemoryReport:
         return MemoryReport(self.slots.per_object(self.bank.stored_features()), self.bank.nbytes())
 
+    def key_features(self, frame: np.ndarray) -> torch.Tensor:
+        """The raw key [128, h, w] at stride 16 of the network input: what ``step`` fits
+        into the EM bases (shared by the objects)."""
+        with torch.inference_mode(), self.autocast():
+            return self.network.encode_key(swem_input(frame, self.input_size, self.device)).key[0].float().cpu()
+
     # --- helpers -----------------------------------------------------------------
     def _predict(self, features: FrameFeatures) -> torch.Tensor:
         """Read and decode the active objects -> aggregated probabilities [K + 1, H, W]."""

@@ -84,6 +84,18 @@ class SwiftNetMethod(Method):
                     self.memory_policy.finish()
         return prob.float().cpu()
 
+    def key_features(self, frame: np.ndarray) -> torch.Tensor:
+        """The query key [32, h, w] at stride 16 of the padded frame.
+
+        SwiftNet encodes its memory key from the frame *and* each object's mask, so the
+        mask-free key of a frame is the one it is matched with: the query key ``step``
+        reads the memory with.
+        """
+        with torch.inference_mode(), self.autocast():
+            image, _ = pad_to_multiple(to_tensor(frame, self.device), STRIDE, value=0.0)
+            key, _ = self.network.query(self.network.encode(image))
+            return key[0].float().cpu()
+
     def memory(self) -> MemoryReport:
         policy = self.memory_policy
         return MemoryReport(

@@ -91,6 +91,11 @@ class LabelPropagation(Method):
             return guided_unpool(grid_probs, lab, self.info.size, stride, self.guide)
         return unpool(grid_probs, self.info.size, stride)
 
+    def key_features(self, frame: np.ndarray) -> torch.Tensor:
+        """The ``ColourPosition`` features of ``frame`` [C, h, w], the keys ``step`` stores."""
+        with torch.inference_mode(), self.autocast():
+            return self.features(to_tensor(frame, self.device)[0]).float().cpu()
+
     def memory(self) -> MemoryReport:
         policy = self.memory_policy
         return MemoryReport(
