@@ -128,7 +128,8 @@ def guided_unpool(
     """Edge-aware upsampling of grid maps [K, h, w] to pixels [K, H, W] (joint bilateral).
 
     Each pixel mixes the (2 reach + 1)^2 cells around its own, weighted by a Gaussian of
-    its distance to each cell centre (one cell wide) times a Gaussian of the difference
+    its distance to each cell centre (half a cell wide, close to the bilinear tent; a
+    wider one blurs the masks fed back into memory) times a Gaussian of the difference
     between its colour and the cell's mean colour (``guide``: [3, H, W] pixel colours,
     pooled here). Why: bilinear upsampling of a coarse grid blurs every object boundary
     over a cell; colour moves the boundary back to the image edge inside the cell.
@@ -146,12 +147,12 @@ def guided_unpool(
         rows = ys // stride + di
         row_ok = (rows >= 0) & (rows < h)
         rows = rows.clamp(0, h - 1)
-        wy = torch.exp(-0.5 * (u - rows) ** 2) * row_ok
+        wy = torch.exp(-2.0 * (u - rows) ** 2) * row_ok
         for dj in range(-reach, reach + 1):
             cols = xs // stride + dj
             col_ok = (cols >= 0) & (cols < w)
             cols = cols.clamp(0, w - 1)
-            wx = torch.exp(-0.5 * (v - cols) ** 2) * col_ok
+            wx = torch.exp(-2.0 * (v - cols) ** 2) * col_ok
             colour = cells[:, rows][:, :, cols]
             weight = wy[:, None] * wx[None, :] * torch.exp(-((colour - guide) ** 2).sum(0) / (2 * sigma**2))
             total += weight * x[:, rows][:, :, cols]
