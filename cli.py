@@ -161,17 +161,11 @@ def run_command(
     """
     import sys as _sys
 
-    from vosbench.data import open_dataset
     from vosbench.run import RunConfig, Shard, choose_methods, run
     from vosbench.run.progress import RichProgress
 
     methods = choose_methods(method, settings, checkpoint)  # bad methods fail before any dataset is read
-    options = {}
-    if sequences:
-        options["sequences"] = [s.strip() for s in sequences.split(",") if s.strip()]
-    if mask is not None:
-        options["mask"] = mask
-    data = open_dataset(dataset, root, split, **options)
+    data = _open_data(dataset, root, split, sequences, mask)
     config = RunConfig(
         methods, device, dtype, save_probs, max_frames, warmup, seed, telemetry, evaluate,
         Shard.parse(shard) if shard else None,
@@ -250,7 +244,6 @@ def redundancy_command(
     from rich.table import Table
 
     from vosbench import registry
-    from vosbench.data import open_dataset
     from vosbench.redundancy.analysis import Settings
     from vosbench.redundancy.run import RedundancyConfig, run_redundancy
     from vosbench.redundancy.summary import ALL, HEADLINES
@@ -259,12 +252,7 @@ def redundancy_command(
         torch.set_num_threads(threads)
     registry.get(features)  # an unknown method fails before any dataset is read
     analysis = Settings(bases=bases, bins=bins, bank_every=bank_every, th_f=th_f, th_m=th_m, p_th=p_th, beta=beta)
-    options = {}
-    if sequences:
-        options["sequences"] = [s.strip() for s in sequences.split(",") if s.strip()]
-    if mask is not None:
-        options["mask"] = mask
-    data = open_dataset(dataset, root, split, **options)
+    data = _open_data(dataset, root, split, sequences, mask)
     config = RedundancyConfig(
         features, str(checkpoint) if checkpoint else None, registry.parse_settings(settings), device, analysis,
         max_frames, save_features,
@@ -290,6 +278,18 @@ def redundancy_command(
     for _, row in tables.sequences[~tables.sequences["masks"]].iterrows():
         stderr.print(f"note: {row['sequence']}: {row['note']}")
     console.print(f"{len(tables.sequences)} sequences analysed into {out}", highlight=False, soft_wrap=True)
+
+
+def _open_data(kind: str, root: Path, split: Optional[str], sequences: Optional[str], mask: Optional[Path]):
+    """The dataset of ``--dataset/--root/--split``, limited to ``--sequences`` (comma-separated)."""
+    from vosbench.data import open_dataset
+
+    options = {}
+    if sequences:
+        options["sequences"] = [s.strip() for s in sequences.split(",") if s.strip()]
+    if mask is not None:
+        options["mask"] = mask
+    return open_dataset(kind, root, split, **options)
 
 
 def main() -> None:
