@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from methods.training_free.features import ColourPosition, pool, rgb_to_lab, unpool
+from methods.training_free.features import ColourPosition, guided_unpool, lab_of, pool, rgb_to_lab, unpool
 from vosbench import registry
 from vosbench.data import open_dataset
 from vosbench.engine import labels_of, segment
@@ -28,6 +28,26 @@ def test_features_are_unit_vectors_times_gain_on_a_ceil_grid():
     # pooling and unpooling round-trip a constant map exactly, whatever the size
     ones = torch.ones(2, 37, 53)
     torch.testing.assert_close(unpool(pool(ones, 8), (37, 53), 8), ones)
+
+
+def test_guided_upsampling_puts_a_coarse_boundary_on_the_colour_edge():
+    # a red object on a blue background whose edge falls inside a grid cell
+    height, width, stride = 32, 32, 8
+    image = torch.zeros(3, height, width)
+    image[2] = 1.0
+    image[:, :, :13] = torch.tensor([1.0, 0.0, 0.0]).view(3, 1, 1)
+    truth = torch.zeros(height, width)
+    truth[:, :13] = 1.0
+    grid = pool(truth[None], stride)  # cell 1 is 5/8 object: bilinear smears it over 8 px
+    lab = lab_of(image)
+    guided = guided_unpool(grid, lab, (height, width), stride, sigma=0.05)[0]
+    bilinear = unpool(grid, (height, width), stride)[0]
+    assert ((guided > 0.5) == (truth > 0.5)).all()
+    assert ((bilinear > 0.5) != (truth > 0.5)).any()
+    assert (guided - truth).abs().mean() < 0.5 * (bilinear - truth).abs().mean()
+    # a constant map stays constant, whatever the colours and a ragged frame size
+    ones = torch.ones(2, 5, 7)
+    torch.testing.assert_close(guided_unpool(ones, lab_of(torch.rand(3, 37, 53)), (37, 53), 8, 0.05), torch.ones(2, 37, 53))
 
 
 @pytest.mark.parametrize("name", ["stcn", "swiftnet", "swem"])

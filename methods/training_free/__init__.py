@@ -25,7 +25,7 @@ def training_free_params(stride: int = 8) -> tuple[Param, ...]:
         Param("tf_rff", 128, "training-free: random Fourier features of this dimension (a Gaussian-kernel map; 0: plain)"),
         Param("tf_sigma", 0.1, "training-free: kernel width of the Fourier features, in Lab/position units"),
         Param("tf_gain", 32.0, "training-free: feature norm, the sharpness of dot-product reads"),
-        Param("tf_guide", 0.0, "training-free: colour width of edge-aware upsampling, in scaled Lab units (0: bilinear)"),
+        Param("tf_guide", 0.05, "training-free: colour width of edge-aware upsampling, in scaled Lab units (0: bilinear)"),
         Param("tf_const", 0.3, "training-free, plain features only: constant channel; smaller spreads colours wider"),
     )
 

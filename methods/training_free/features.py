@@ -137,12 +137,11 @@ def guided_unpool(
     height, width = size
     h, w = x.shape[-2:]
     cells = pool(guide, stride)
-    total = torch.zeros(x.shape[0], height, width, dtype=x.dtype, device=x.device)
-    norm = torch.zeros(height, width, dtype=x.dtype, device=x.device)
     ys = torch.arange(height, device=x.device)
     xs = torch.arange(width, device=x.device)
     # pixel positions in cell units, cell centres at integers
     u, v = (ys + 0.5) / stride - 0.5, (xs + 0.5) / stride - 0.5
+    neighbours = []  # (rows, cols, spatial weight [H, W], squared colour distance [H, W])
     for di in range(-reach, reach + 1):
         rows = ys // stride + di
         row_ok = (rows >= 0) & (rows < h)
@@ -153,8 +152,16 @@ def guided_unpool(
             col_ok = (cols >= 0) & (cols < w)
             cols = cols.clamp(0, w - 1)
             wx = torch.exp(-2.0 * (v - cols) ** 2) * col_ok
-            colour = cells[:, rows][:, :, cols]
-            weight = wy[:, None] * wx[None, :] * torch.exp(-((colour - guide) ** 2).sum(0) / (2 * sigma**2))
-            total += weight * x[:, rows][:, :, cols]
-            norm += weight
+            distance = ((cells[:, rows][:, :, cols] - guide) ** 2).sum(0)
+            neighbours.append((rows, cols, wy[:, None] * wx[None, :], distance))
+    # colour weights relative to the best-matching cell, so a pixel unlike every cell
+    # around it (a highlight, a thin structure) falls back to the spatial weights
+    # instead of underflowing to nothing
+    nearest = torch.stack([n[3] for n in neighbours]).amin(0)
+    total = torch.zeros(x.shape[0], height, width, dtype=x.dtype, device=x.device)
+    norm = torch.zeros(height, width, dtype=x.dtype, device=x.device)
+    for rows, cols, spatial, distance in neighbours:
+        weight = spatial * torch.exp(-(distance - nearest) / (2 * sigma**2))
+        total += weight * x[:, rows][:, :, cols]
+        norm += weight
     return total / norm.clamp_min(1e-12)
