@@ -5,7 +5,6 @@ after SIGKILL, settings checks, telemetry switched off, tables rebuilt from part
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

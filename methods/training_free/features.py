@@ -46,10 +46,6 @@ def lab_of(image: torch.Tensor) -> torch.Tensor:
     return rgb_to_lab(image.float()) / scale
 
 
-def grid_size(height: int, width: int, stride: int) -> tuple[int, int]:
-    return math.ceil(height / stride), math.ceil(width / stride)
-
-
 def pool(x: torch.Tensor, stride: int) -> torch.Tensor:
     """Mean over each stride x stride cell of [..., H, W] (edge cells: the pixels there)."""
     if stride == 1:
