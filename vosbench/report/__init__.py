@@ -1,0 +1,1 @@
+"""Reports: comparison figures and tables from run and redundancy directories."""
