@@ -201,6 +201,74 @@ def _figure(value, spec: str) -> str:
     return "-" if pd.isna(value) else format(value, spec)
 
 
+@app.command("sweep")
+def sweep_command(
+    method: list[str] = typer.Option(
+        ..., "--method", "-m", help="Registered method (see `vosbench methods`); repeat for several. Each takes the grid axes it has."
+    ),
+    grid: list[str] = typer.Option(
+        ..., "--grid", help="An axis as name=v1,v2,... (repeatable); the sweep runs every combination, e.g. "
+        "--grid num_bases=64,128 --grid em_iters=1,2.",
+    ),
+    dataset: str = typer.Option(..., "--dataset", "-d", help="davis2016, davis2017, youtube2018, youtube2019, frames or synthetic."),
+    root: Path = typer.Option(..., "--root", help="Dataset root (for frames: the folder of frames)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run directory of the sweep; rerunning the same command resumes it."),
+    settings: list[str] = typer.Option(
+        [], "--set", help="Fixed parameter as name=value for every method, or METHOD:name=value for one (repeatable)."
+    ),
+    checkpoint: list[str] = typer.Option(
+        [], "--checkpoint", help="Official checkpoint, as PATH (one method) or METHOD:PATH; without one a method runs training-free."
+    ),
+    split: Optional[str] = typer.Option(None, help="Split (default: the dataset's val/valid)."),
+    mask: Optional[Path] = typer.Option(None, help="First-frame mask PNG (dataset frames)."),
+    sequences: Optional[str] = typer.Option(None, help="Comma-separated sequence names (default: all)."),
+    max_frames: Optional[int] = typer.Option(None, help="Run only the first N frames of each sequence."),
+    device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
+    dtype: str = typer.Option("float32", help="float32, or float16/bfloat16 autocast."),
+    shard: Optional[str] = typer.Option(None, help="i/n: every n-th of the sorted sequences, from the i-th (join with `vosbench merge`)."),
+    warmup: int = typer.Option(1, help="First frames of each sequence marked warm-up and left out of speed figures."),
+    seed: int = typer.Option(0, help="torch's seed, set before each sequence."),
+    evaluate: bool = typer.Option(True, "--eval/--no-eval", help="Score each sequence against the dataset's ground truth, if any."),
+    telemetry: bool = typer.Option(True, "--telemetry/--no-telemetry", help="Stage latency, memory and GPU readings."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo finished sequences instead of skipping them."),
+) -> None:
+    """Run a grid of method settings as one run directory and tabulate the ablation.
+
+    Every combination of the --grid values is one method label (swem@num_bases=64,em_iters=2) of one run in OUT, so it resumes, shards and merges as `vosbench run` does; OUT/sweep.json records the grid. Each invocation ends by writing OUT/sweep/: ablation.csv (a row per setting), ablation.md and ablation.tex (J&F / FPS, a pivot for two axes) and tradeoff.png/.pdf (FPS against J&F).
+    """
+    import sys as _sys
+
+    from rich.table import Table
+
+    from vosbench.report.table_formats import cell
+    from vosbench.run import Shard
+    from vosbench.run.progress import RichProgress
+    from vosbench.sweep import plan_sweep, run_sweep
+    from vosbench.sweep.tables import DIGITS, display_tables
+
+    plan = plan_sweep(method, grid, settings, checkpoint)  # bad values fail before any dataset is read
+    data = _open_data(dataset, root, split, sequences, mask)
+    config = plan.config(
+        device=device, dtype=dtype, max_frames=max_frames, warmup=warmup, seed=seed, telemetry=telemetry,
+        evaluate=evaluate, shard=Shard.parse(shard) if shard else None,
+    )
+    with RichProgress(stderr) as progress:
+        result = run_sweep(plan, config, data, out, overwrite=overwrite, progress=progress, command=["vosbench", *_sys.argv[1:]])
+    console = Console()
+    report = result.report
+    console.print(f"{out}: {len(plan.choices)} setting(s); {len(report.segmented)} sequence(s) segmented, "
+                  f"{len(report.skipped)} already done", highlight=False, soft_wrap=True)
+    caption, shown = display_tables(result.table, plan.axis_names)[0]
+    console.print(caption, highlight=False, soft_wrap=True)
+    table = Table()
+    for column in shown.columns:
+        table.add_column(str(column), justify="right" if column not in ("method",) else "left")
+    for row in shown.itertuples(index=False):
+        table.add_row(*(cell(value, DIGITS.get(column, 3)) for column, value in zip(shown.columns, row)))
+    console.print(table)
+    console.print(f"tables and trade-off figure: {result.outputs}", highlight=False, soft_wrap=True)
+
+
 @app.command("merge")
 def merge_command(
     out: Path = typer.Argument(..., help="New run directory for the merged run."),
