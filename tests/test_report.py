@@ -329,3 +329,26 @@ def test_bad_inputs_raise_before_anything_is_written(bare, tmp_path):
         build_report([bare.base / "run"], out=bare.base / "run", formats=("md",))
     assert (bare.base / "run" / "manifest.json").is_file()
     assert not (tmp_path / "a").exists()
+
+
+def test_gpu_readings_are_drawn_and_tabled_when_present(full):
+    """No GPU here: the GPU fields of the real run are filled with a known ramp, as a CUDA run
+    records them (bytes per frame), to check the figure and the table read them."""
+    from dataclasses import replace
+
+    from vosbench.report import figures, tables
+    from vosbench.report.style import palette
+
+    inputs = load_inputs([full.base / "run"])
+    frames = inputs.frames.copy()
+    ramp = (frames["frame"].astype("int64") + 1) * 2**20 * frames["method"].map({"stcn": 10, "swem": 20, "swiftnet": 30})
+    frames["torch_peak_bytes"] = ramp.astype("Int64")
+    gpu = replace(inputs, frames=frames)
+    efficiency = tables.efficiency_table(gpu).set_index("method")
+    assert tables.gpu_peak_source(gpu) == "torch_peak_bytes"
+    assert efficiency["gpu_peak_mib"].to_dict() == {"stcn": 60.0, "swem": 120.0, "swiftnet": 180.0}  # 6 frames
+    drawn = figures.gpu_memory_figure(frames, palette(gpu.labels), "unused")
+    assert not isinstance(drawn, figures.Absent)
+    lines = {line.get_label(): line.get_ydata() for line in drawn.axes[0].get_lines()}
+    assert list(lines["swem"]) == [20.0 * (i + 1) for i in range(6)]
+    assert isinstance(figures.gpu_memory_figure(inputs.frames, palette(gpu.labels), "the run is on cpu"), figures.Absent)

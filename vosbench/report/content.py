@@ -22,7 +22,7 @@ from vosbench.report.inputs import Inputs, RedundancyInput
 from vosbench.report.strips import GROUND_TRUTH, load_strips
 from vosbench.report.style import palette
 
-DPI = 150  # plots: crisp on a laptop screen, a few hundred kB each
+DPI = 150  # plots: crisp on a laptop screen, tens of kB each
 STRIP_DPI = 96  # strips: one mosaic pixel per CSS pixel
 MAX_STRIP_SEQUENCES = 6
 REDUNDANCY_FIGURES = {"redundancy": "fig2_similarity", "matching": "fig4_matching", "variation": "variation", "bank": "bank"}

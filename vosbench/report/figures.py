@@ -162,7 +162,7 @@ def tradeoff_figure(points: pd.DataFrame, colours: dict[str, str]) -> Figure | A
                     ha="center", va="center", fontsize=FONT_SIZE, color="#222222")
     _pad(ax, points["fps"], "x")
     _pad(ax, points["J&F-Mean"], "y")
-    if len(sized):
+    if scale > 0:
         for value in _round_sizes(float(sized.max())):
             ax.scatter([], [], s=value * scale, color="#bbbbbb", alpha=0.6, label=f"{value:,.0f}")
         ax.legend(title="stored features per object", title_fontsize=FONT_SIZE, fontsize=FONT_SIZE, frameon=False,

@@ -33,9 +33,6 @@ class RunInput:
     def manifest(self) -> dict[str, Any]:
         return self.run.manifest
 
-    def own_label(self, shown: str) -> str:
-        return {v: k for k, v in self.labels.items()}[shown]
-
 
 @dataclass(frozen=True)
 class RedundancyInput:

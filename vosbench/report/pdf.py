@@ -31,6 +31,7 @@ ABSENT = "#8a5a00"
 FONT = FontProperties(family="DejaVu Sans")
 BOLD = FontProperties(family="DejaVu Sans", weight="bold")
 FIGURE_MAX = PAGE[1] - 2 * MARGIN - 0.9  # inches: a figure, its title and caption fill a page at most
+STRIP_MAX = FIGURE_MAX / 2 - 0.35  # two qualitative strips to a page
 
 
 def text_width(text: str, size: float, bold: bool = False) -> float:
@@ -156,7 +157,7 @@ class Pages:
 def _figure_height(item: FigureItem) -> float:
     width, height = Image.open(io.BytesIO(item.png)).size
     w, h = width / item.dpi, height / item.dpi
-    return min(h * min(1.0, WIDTH / w), FIGURE_MAX)
+    return min(h * min(1.0, WIDTH / w), STRIP_MAX if item.photo else FIGURE_MAX)
 
 
 def _height(item: TableItem | FigureItem) -> float:
@@ -211,5 +212,5 @@ def _item(pages: Pages, item: TableItem | FigureItem, colours: dict[str, str]) -
         return
     # the title stays with its figure
     pages.text(item.title, size=11, bold=True, gap=0.06, keep=_figure_height(item))
-    pages.image(item.png, item.dpi)
+    pages.image(item.png, item.dpi, STRIP_MAX if item.photo else FIGURE_MAX)
     pages.text(item.caption, size=8, colour=GREY, gap=0.2)
