@@ -282,15 +282,18 @@ def redundancy_command(
 
 @app.command("report")
 def report_command(
-    runs: list[Path] = typer.Argument(..., help="Run directories made by `vosbench run` (several are compared side by side)."),
+    runs: list[Path] = typer.Argument(
+        ..., metavar="RUN_DIR", help="Run directories made by `vosbench run` (several are compared side by side)."
+    ),
     redundancy: list[Path] = typer.Option([], "--redundancy", help="Output folder of `vosbench redundancy` (repeatable)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Report folder (default: reports/<first run directory's name>)."),
     formats: str = typer.Option("html,pdf,md,latex", "--format", help="Comma-separated: html, pdf, md, latex."),
     title: Optional[str] = typer.Option(None, "--title", help="The report's title (default: its methods and datasets)."),
 ) -> None:
-    """Figures and tables comparing the runs' methods: accuracy, speed, memory, qualitative
-    strips and memory redundancy, as one self-contained HTML file, a PDF, Markdown and
-    LaTeX tables; figures as PNG and tables as CSV beside them."""
+    """Compare runs' methods in figures and tables: HTML, PDF, Markdown and LaTeX.
+
+    Accuracy, speed, memory, qualitative strips and memory redundancy, as one self-contained HTML file, a PDF, Markdown and LaTeX tables; figures as PNG and tables as CSV beside them. Parts a run did not measure are stated, not drawn empty.
+    """
     from vosbench.report.build import build_report, parse_formats
 
     chosen = parse_formats(formats)  # a bad --format fails before any run is read
