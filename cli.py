@@ -348,6 +348,29 @@ def redundancy_command(
     console.print(f"{len(tables.sequences)} sequences analysed into {out}", highlight=False, soft_wrap=True)
 
 
+@app.command("report")
+def report_command(
+    runs: list[Path] = typer.Argument(
+        ..., metavar="RUN_DIR", help="Run directories made by `vosbench run` (several are compared side by side)."
+    ),
+    redundancy: list[Path] = typer.Option([], "--redundancy", help="Output folder of `vosbench redundancy` (repeatable)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Report folder (default: reports/<first run directory's name>)."),
+    formats: str = typer.Option("html,pdf,md,latex", "--format", help="Comma-separated: html, pdf, md, latex."),
+    title: Optional[str] = typer.Option(None, "--title", help="The report's title (default: its methods and datasets)."),
+) -> None:
+    """Compare runs' methods in figures and tables: HTML, PDF, Markdown and LaTeX.
+
+    Accuracy, speed, memory, qualitative strips and memory redundancy, as one self-contained HTML file, a PDF, Markdown and LaTeX tables; figures as PNG and tables as CSV beside them. Parts a run did not measure are stated, not drawn empty.
+    """
+    from vosbench.report.build import build_report, parse_formats
+
+    chosen = parse_formats(formats)  # a bad --format fails before any run is read
+    written = build_report(runs, redundancy, out, chosen, title)
+    console = Console()
+    for path in written.values():
+        console.print(str(path), highlight=False, soft_wrap=True)
+
+
 def _open_data(kind: str, root: Path, split: Optional[str], sequences: Optional[str], mask: Optional[Path]):
     """The dataset of ``--dataset/--root/--split``, limited to ``--sequences`` (comma-separated)."""
     from vosbench.data import open_dataset

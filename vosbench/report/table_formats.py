@@ -37,22 +37,26 @@ def cell(value, digits: int = 3) -> str:
     return str(value)
 
 
-def _numeric(series: pd.Series) -> bool:
+def is_numeric(series: pd.Series) -> bool:
+    """Numbers (right-aligned), not booleans."""
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
-def _texts(table: pd.DataFrame, digits: dict[str, int] | int) -> list[list[str]]:
+def texts(table: pd.DataFrame, digits: dict[str, int] | int = 3) -> list[list[str]]:
+    """Every cell as text (``cell``), row by row; ``digits`` per column name or for all."""
     def places(column: str) -> int:
         return digits.get(column, 3) if isinstance(digits, dict) else digits
 
-    return [[cell(value, places(column)) for column, value in row.items()] for _, row in table.iterrows()]
+    # column by column: iterrows would cast a row of ints and floats to floats
+    columns = [[cell(value, places(column)) for value in table[column].tolist()] for column in table.columns]
+    return [list(row) for row in zip(*columns)]
 
 
 def to_markdown(table: pd.DataFrame, digits: dict[str, int] | int = 3) -> str:
     """A GitHub pipe table; numeric columns right-aligned."""
     header = [str(c).replace("|", r"\|") for c in table.columns]
-    rule = ["---:" if _numeric(table[c]) else "---" for c in table.columns]
-    rows = [[t.replace("|", r"\|") for t in row] for row in _texts(table, digits)]
+    rule = ["---:" if is_numeric(table[c]) else "---" for c in table.columns]
+    rows = [[t.replace("|", r"\|") for t in row] for row in texts(table, digits)]
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(rule) + " |"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
@@ -64,8 +68,8 @@ def latex_escape(text: str) -> str:
 
 def to_latex(table: pd.DataFrame, digits: dict[str, int] | int = 3) -> str:
     """A booktabs ``tabular`` (needs ``\\usepackage{booktabs}``), ready for a table float."""
-    align = "".join("r" if _numeric(table[c]) else "l" for c in table.columns)
+    align = "".join("r" if is_numeric(table[c]) else "l" for c in table.columns)
     header = " & ".join(latex_escape(str(c)) for c in table.columns)
-    body = [" & ".join(latex_escape(t) for t in row) + r" \\" for row in _texts(table, digits)]
+    body = [" & ".join(latex_escape(t) for t in row) + r" \\" for row in texts(table, digits)]
     return "\n".join([rf"\begin{{tabular}}{{{align}}}", r"\toprule", header + r" \\", r"\midrule", *body,
                       r"\bottomrule", r"\end{tabular}"]) + "\n"
