@@ -176,13 +176,18 @@ def run_command(
 
 
 def _print_summary(out: Path, segmented: int, skipped: int) -> None:
+    Console().print(f"{out}: {segmented} sequence(s) segmented, {skipped} already done", highlight=False, soft_wrap=True)
+    _print_run_table(out)
+
+
+def _print_run_table(out: Path) -> None:
+    """The run's summary, a row per method label."""
     from rich.table import Table
 
     from vosbench.run import load_run
 
     summary = load_run(out).summary
     console = Console()
-    console.print(f"{out}: {segmented} sequence(s) segmented, {skipped} already done", highlight=False, soft_wrap=True)
     table = Table()
     for column in ("method", "sequences", "frames", "fps", "fps I/O", "p50 ms", "p95 ms", "stored max", "J&F"):
         table.add_column(column, justify="left" if column == "method" else "right")
@@ -368,6 +373,36 @@ def report_command(
     written = build_report(runs, redundancy, out, chosen, title)
     console = Console()
     for path in written.values():
+        console.print(str(path), highlight=False, soft_wrap=True)
+
+
+@app.command("demo")
+def demo_command(
+    out: Path = typer.Option(Path("demo"), "--out", "-o", help="Folder for the data, run, redundancy analysis and report."),
+    root: Optional[Path] = typer.Option(None, "--root", help="A DAVIS-layout dataset to use instead of generated videos."),
+    dataset: str = typer.Option("davis2017", "--dataset", "-d", help="Kind of --root: davis2016 or davis2017."),
+    sequences: Optional[str] = typer.Option(None, help="With --root: comma-separated sequence names (default: all)."),
+    max_frames: Optional[int] = typer.Option(None, min=1, help="With --root: only the first N frames of each sequence."),
+) -> None:
+    """Everything vosbench does, on generated videos: segment them with STCN, SwiftNet and
+    SWEM (training-free), score them, analyse memory redundancy and write the HTML and PDF
+    report. About a minute on two CPU cores; a rerun resumes."""
+    import time
+
+    from vosbench.demo import run_demo
+    from vosbench.run.progress import RichProgress
+
+    if root is None and (sequences or max_frames):
+        raise VosbenchError("--sequences and --max-frames choose from --root; give --root DAVIS_DIR or leave them out")
+    began = time.perf_counter()
+    chosen = [s.strip() for s in sequences.split(",") if s.strip()] if sequences else None
+    with RichProgress(stderr) as progress:
+        result = run_demo(out, root, dataset, chosen, max_frames, progress=progress, on_step=lambda s: stderr.print(s))
+    _print_run_table(result.run)
+    steps = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result.seconds.items())
+    console = Console()
+    console.print(f"demo done in {time.perf_counter() - began:.1f} s ({steps})", highlight=False, soft_wrap=True)
+    for path in result.report.values():
         console.print(str(path), highlight=False, soft_wrap=True)
 
 
