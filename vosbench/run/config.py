@@ -101,19 +101,28 @@ def choose_methods(methods: Sequence[str], settings: Sequence[str] = (), checkpo
         for label in [target] if colon else labels:
             per_label[label].update(setting)
 
-    checkpoint_of: dict[str, str] = {}
-    for item in checkpoints:
-        target, colon, path = item.partition(":")
-        if not colon or target not in per_label:
-            if len(labels) > 1:
-                raise VosbenchError(f"--checkpoint {item!r}: with several methods write LABEL:PATH (labels: {', '.join(labels)})")
-            target, path = labels[0], item
-        if target in checkpoint_of:
-            raise VosbenchError(f"--checkpoint: method {target} is given two checkpoints")
-        checkpoint_of[target] = path
+    checkpoint_of = checkpoint_targets(checkpoints, labels, "LABEL")
     return tuple(
         MethodChoice.of(names[label], per_label[label], checkpoint_of.get(label), label=label) for label in labels
     )
+
+
+def checkpoint_targets(items: Sequence[str], targets: Sequence[str], kind: str) -> dict[str, str]:
+    """``--checkpoint`` options (``PATH``, or ``TARGET:PATH`` where ``TARGET`` is one of
+    ``targets``: run labels or method names, ``kind`` says which) -> path by target."""
+    checkpoint_of: dict[str, str] = {}
+    for item in items:
+        target, colon, path = item.partition(":")
+        if not colon or target not in targets:
+            if len(targets) > 1:
+                raise VosbenchError(
+                    f"--checkpoint {item!r}: with several methods write {kind}:PATH ({kind.lower()}s: {', '.join(targets)})"
+                )
+            target, path = targets[0], item
+        if target in checkpoint_of:
+            raise VosbenchError(f"--checkpoint: method {target} is given two checkpoints")
+        checkpoint_of[target] = path
+    return checkpoint_of
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 from vosbench import registry
 from vosbench.errors import VosbenchError
-from vosbench.run.config import LABEL, MethodChoice, RunConfig
+from vosbench.run.config import LABEL, MethodChoice, RunConfig, checkpoint_targets
 
 # characters of a label's tag that are not separators there ("," and "=" are)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]")
@@ -119,7 +119,7 @@ def plan_sweep(
             known = "; ".join(f"{name}: {', '.join(params[name])}" for name in names)
             raise VosbenchError(f"--grid {axis.name}: no chosen method has this parameter ({known})")
     fixed = _fixed_settings(settings, names, set(seen))
-    checkpoint_of = _checkpoints(checkpoints, names)
+    checkpoint_of = checkpoint_targets(checkpoints, names, "METHOD")
 
     choices = []
     for name in names:
@@ -181,20 +181,6 @@ def _fixed_settings(items: Sequence[str], names: list[str], axes: set[str]) -> d
         for name in [target] if colon else names:
             fixed[name].update(setting)
     return fixed
-
-
-def _checkpoints(items: Sequence[str], names: list[str]) -> dict[str, str]:
-    checkpoint_of: dict[str, str] = {}
-    for item in items:
-        target, colon, path = item.partition(":")
-        if not colon or target not in names:
-            if len(names) > 1:
-                raise VosbenchError(f"--checkpoint {item!r}: with several methods write METHOD:PATH (methods: {', '.join(names)})")
-            target, path = names[0], item
-        if target in checkpoint_of:
-            raise VosbenchError(f"--checkpoint: method {target} is given two checkpoints")
-        checkpoint_of[target] = path
-    return checkpoint_of
 
 
 def _check_builds(choice: MethodChoice) -> None:
