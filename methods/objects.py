@@ -19,6 +19,19 @@ class ObjectSlots:
         self.info = info
         self.num_objects = len(info.objects)
         self.active: list[int] = []  # object index of each slot
+        self.frames = 0  # frames that have arrived
+
+    def arrive(self, frame: np.ndarray, new_mask: np.ndarray | None) -> tuple[int, list[int]]:
+        """The next frame: check its inputs; returns its index in the video and the
+        object indices first given there."""
+        index = self.frames
+        new = self.check(index, frame, new_mask)
+        self.frames += 1
+        return index, new
+
+    def idle(self, new: list[int]) -> bool:
+        """No object is tracked nor given: the frame is all background, no work to do."""
+        return not self.active and not new
 
     def check(self, index: int, frame: np.ndarray, new_mask: np.ndarray | None) -> list[int]:
         """Validate a step's inputs; returns the object indices first given at this frame."""

@@ -50,7 +50,6 @@ class STCNMethod(Method):
 
     def start(self, info: VideoInfo) -> None:
         self.info = info
-        self.index = 0
         self.slots = ObjectSlots(info)
         self.bank.reset(0)
         self.net_size = self._net_size(*info.size)
@@ -58,10 +57,8 @@ class STCNMethod(Method):
     def step(self, frame: np.ndarray, new_mask: np.ndarray | None, is_last: bool) -> torch.Tensor:
         if self.info is None:
             raise RuntimeError("start(info) must be called before step")
-        index = self.index
-        new = self.slots.check(index, frame, new_mask)
-        self.index += 1
-        if not self.slots.active and not new:
+        index, new = self.slots.arrive(frame, new_mask)
+        if self.slots.idle(new):
             return self.slots.background()  # nothing given yet: no network work
         with torch.inference_mode(), self.autocast():
             with self.clock.stage("encode"):

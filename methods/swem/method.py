@@ -43,21 +43,17 @@ class SWEMMethod(Method):
         self.input_size = input_size
         self.info: VideoInfo | None = None
         self.slots: ObjectSlots | None = None
-        self.index = 0
 
     def start(self, info: VideoInfo) -> None:
         self.info = info
-        self.index = 0
         self.slots = ObjectSlots(info)
         self.bank.reset(0)
 
     def step(self, frame: np.ndarray, new_mask: np.ndarray | None, is_last: bool) -> torch.Tensor:
         if self.info is None:
             raise RuntimeError("start(info) must be called before step")
-        index = self.index
-        new = self.slots.check(index, frame, new_mask)
-        self.index += 1
-        if not self.slots.active and not new:
+        index, new = self.slots.arrive(frame, new_mask)
+        if self.slots.idle(new):
             return self.slots.background()  # nothing given yet: no network work
         with torch.inference_mode(), self.autocast():
             with self.clock.stage("encode"):

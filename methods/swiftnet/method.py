@@ -37,7 +37,6 @@ class SwiftNetMethod(Method):
 
     def start(self, info: VideoInfo) -> None:
         self.info = info
-        self.index = -1
         self.slots = ObjectSlots(info)
         self.memory_policy.reset(0)
 
@@ -45,9 +44,8 @@ class SwiftNetMethod(Method):
     def step(self, frame: np.ndarray, new_mask: np.ndarray | None, is_last: bool) -> torch.Tensor:
         if self.info is None:
             raise RuntimeError("SwiftNetMethod.step called before start")
-        self.index += 1
         slots = self.slots
-        new = slots.check(self.index, frame, new_mask)
+        index, new = slots.arrive(frame, new_mask)
         with self.autocast():
             # black padding on the [0, 1] image; the encoder normalises afterwards
             image, box = pad_to_multiple(to_tensor(frame, self.device), STRIDE, value=0.0)
@@ -76,10 +74,10 @@ class SwiftNetMethod(Method):
                 if slots.active:
                     masks, _ = pad_to_multiple(prob[slots.active], STRIDE, value=0.0)
                     grid_masks = F.avg_pool2d(masks[:, None], STRIDE).flatten(1)
-                    self.memory_policy.observe(self.index, F.avg_pool2d(image, STRIDE).flatten(2)[0], grid_masks)
-                    if self.memory_policy.wants(self.index, is_last):
+                    self.memory_policy.observe(index, F.avg_pool2d(image, STRIDE).flatten(2)[0], grid_masks)
+                    if self.memory_policy.wants(index, is_last):
                         keys, values = self.network.memorise(taps, masks)
-                        self.memory_policy.write(self.index, keys.flatten(2), values.flatten(2), grid_masks)
+                        self.memory_policy.write(index, keys.flatten(2), values.flatten(2), grid_masks)
                 if is_last:
                     self.memory_policy.finish()
         return prob.float().cpu()

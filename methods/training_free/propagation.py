@@ -41,15 +41,13 @@ class LabelPropagation(Method):
         self.info = info
         self.slots = ObjectSlots(info)
         self.memory_policy.reset(0)
-        self.index = 0
 
     def step(self, frame: np.ndarray, new_mask: np.ndarray | None, is_last: bool) -> torch.Tensor:
         if self.slots is None:
             raise RuntimeError("start(info) must be called before step")
-        slots, index = self.slots, self.index
-        new = slots.check(index, frame, new_mask)
-        self.index += 1
-        if not slots.active and not new:
+        slots = self.slots
+        index, new = slots.arrive(frame, new_mask)
+        if slots.idle(new):
             return slots.background()
         stride = self.features.stride
         with torch.inference_mode(), self.autocast():
