@@ -138,7 +138,7 @@ GPUS_PER_TASK = typer.Option(
 SEQUENCES_PER_TASK = typer.Option(
     None, "--sequences-per-task", rich_help_panel="Scale-out", help="Sequences of one method label per task (default 1)."
 )
-RETRIES = typer.Option(None, "--retries", rich_help_panel="Scale-out", help="Runs again of a task whose worker died (default 3).")
+RETRIES = typer.Option(None, "--retries", rich_help_panel="Scale-out", help="How often Ray reruns a task whose worker died (default 3).")
 
 
 def _executor(name, device, address, workers, cpus_per_task, gpus_per_task, sequences_per_task, retries):
@@ -425,15 +425,17 @@ def report_command(
 
 
 def _open_data(kind: str, root: Path, split: Optional[str], sequences: Optional[str], mask: Optional[Path]):
-    """The dataset of ``--dataset/--root/--split``, limited to ``--sequences`` (comma-separated)."""
+    """The dataset of ``--dataset/--root/--split``, limited to ``--sequences`` (comma-separated).
+
+    Paths are made absolute: tasks on other machines (``--executor ray``) start elsewhere."""
     from vosbench.data import open_dataset
 
     options = {}
     if sequences:
         options["sequences"] = [s.strip() for s in sequences.split(",") if s.strip()]
     if mask is not None:
-        options["mask"] = mask
-    return open_dataset(kind, root, split, **options)
+        options["mask"] = mask.absolute()
+    return open_dataset(kind, root.absolute(), split, **options)
 
 
 def main() -> None:

@@ -57,6 +57,15 @@ def test_engine_options_are_checked_before_any_work():
         make_executor("ray", device="cuda", gpus_per_task=0)
 
 
+def test_cli_refuses_engine_options_without_an_engine_in_one_line(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "cli.py"), "run", "-m", "stcn", "-d", "synthetic", "--root",
+                             str(tmp_path / "data"), "-o", str(tmp_path / "run"), "--gpus-per-task", "1"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2 and "--gpus-per-task applies to a distributed executor" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "data").exists() and not (tmp_path / "run").exists()
+
+
 def test_ray_options_and_their_defaults():
     require_module("ray", "ray")
     executor = make_executor("ray", device="cuda", workers=2)
@@ -85,8 +94,8 @@ def test_in_process_runs_never_import_ray(tmp_path):
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("executor") / "data"
-    # ~0.3 s of STCN per sequence here: long enough to land a kill inside one
-    open_dataset("synthetic", root, layout="davis", videos=3, frames=24, objects=2, size="128x224")
+    # ~0.1 s of STCN per sequence on an idle core: ample time to land a kill inside one
+    open_dataset("synthetic", root, layout="davis", videos=3, frames=16, objects=2, size="96x160")
     return root
 
 
@@ -172,7 +181,7 @@ def test_a_task_that_fails_for_good_keeps_the_rest_and_a_rerun_does_only_it(data
 
     root = tmp_path / "data"
     shutil.copytree(data, root)  # this test breaks a frame: its own copy
-    frame = root / "JPEGImages" / "480p" / "synth-001" / "00010.jpg"
+    frame = root / "JPEGImages" / "480p" / "synth-001" / "00008.jpg"
     out = tmp_path / "run"
     plan = plan_sweep(["stcn"], ["mem_every=2,4"])
     original = frame.read_bytes()
@@ -183,7 +192,7 @@ def test_a_task_that_fails_for_good_keeps_the_rest_and_a_rerun_does_only_it(data
     finally:
         frame.write_bytes(original)
     message = str(raised.value)
-    assert message.startswith("2 of 6 task(s) failed, the first stcn@mem_every=2 on synth-001: ") and "00010.jpg" in message
+    assert message.startswith("2 of 6 task(s) failed, the first stcn@mem_every=2 on synth-001: ") and "00008.jpg" in message
     assert "rerun the same command" in message and "\n" not in message
     done = sorted((p.parent.parent.name, p.parent.name) for p in out.glob("parts/*/*/frames.parquet"))
     assert done == sorted((label, video) for label in LABELS for video in ("synth-000", "synth-002"))

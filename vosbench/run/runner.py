@@ -94,7 +94,9 @@ def run(
         tasks = plan_tasks(todo, executor.sequences_per_task)
         results: list[TaskResult] = []
         try:
-            failures = executor.run(partial(run_task, Job(config, dataset, layout, overwrite)), tasks, progress, results.append)
+            # an absolute run directory: tasks on other machines start in other folders
+            job = Job(config, dataset, store.Layout(out.absolute(), layout.nested, layout.prediction_layout), overwrite)
+            failures = executor.run(partial(run_task, job), tasks, progress, results.append)
         finally:
             _record_tasks(manifest["sessions"][-1], results)
             store.write_manifest(out, manifest)
