@@ -76,7 +76,8 @@ def run(
     sequences = config.shard.pick(selection) if config.shard else selection
     if not sequences:
         raise VosbenchError(f"shard {config.shard} of {len(selection)} sequences is empty; use fewer shards")
-    layout = store.Layout(out, nested=len(config.methods) > 1, prediction_layout=dataset.prediction_layout)
+    # absolute: tasks on other machines start in other folders
+    layout = store.Layout(out.absolute(), nested=len(config.methods) > 1, prediction_layout=dataset.prediction_layout)
     if out.exists() and not out.is_dir():
         raise VosbenchError(f"{out}: exists and is not a folder; choose another --out")
     # before anything is written: hashing the checkpoints finds missing ones
@@ -94,16 +95,14 @@ def run(
         tasks = plan_tasks(todo, executor.sequences_per_task)
         results: list[TaskResult] = []
         try:
-            # an absolute run directory: tasks on other machines start in other folders
-            job = Job(config, dataset, store.Layout(out.absolute(), layout.nested, layout.prediction_layout), overwrite)
-            failures = executor.run(partial(run_task, job), tasks, progress, results.append)
+            failures = executor.run(partial(run_task, Job(config, dataset, layout, overwrite)), tasks, progress, results.append)
         finally:
             _record_tasks(manifest["sessions"][-1], results)
             store.write_manifest(out, manifest)
         store.clear_staging(out)  # every task has ended: what is staged is a dead attempt's
         report.segmented = [p for p in todo if layout.is_done(*p)]
         if failures:
-            first = failures[0]
+            first = min(failures, key=lambda failure: tasks.index(failure.task))  # in run order, not finishing order
             raise VosbenchError(
                 f"{len(failures)} of {len(tasks)} task(s) failed, the first {first.task}: {first.message}; "
                 "finished sequences are kept, rerun the same command to redo the rest"
@@ -137,7 +136,8 @@ def run_task(job: Job, task: Task, progress: RunProgress | None = None) -> TaskR
         for name in task.sequences:
             if not job.overwrite and job.layout.is_done(task.label, name):
                 continue
-            method = method or choice.build(config.device, config.dtype)
+            if method is None:
+                method = choice.build(config.device, config.dtype)
             video = job.dataset.video(name)
             with store.staged_sequence(job.layout, task.label, name) as staged:
                 _run_sequence(method, task.label, video, config, probe, staged, job.layout.prediction_layout, progress)
