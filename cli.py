@@ -118,6 +118,38 @@ def synth_command(
         soft_wrap=True,
     )
 
+
+# Where the tasks of `run` and `sweep` execute (README "Scale-out"); one definition for both.
+EXECUTOR = typer.Option(
+    "inprocess", "--executor", rich_help_panel="Scale-out",
+    help="inprocess (default), or ray: each task (one method label over --sequences-per-task sequences) is a Ray task "
+    "on a local Ray started here or on the cluster at --address, retried when its worker dies.",
+)
+ADDRESS = typer.Option(
+    None, "--address", rich_help_panel="Scale-out",
+    help="Ray cluster to join: auto (the cluster this machine joined with `ray start`), HOST:6379 or ray://HOST:10001 "
+    "(default: $RAY_ADDRESS if set, else a new local Ray). RUN_DIR must be on a filesystem every node sees.",
+)
+WORKERS = typer.Option(None, "--workers", rich_help_panel="Scale-out", help="Local Ray only: tasks at once (default: one per core).")
+CPUS_PER_TASK = typer.Option(None, "--cpus-per-task", rich_help_panel="Scale-out", help="CPUs per task; its torch threads (default 1).")
+GPUS_PER_TASK = typer.Option(
+    None, "--gpus-per-task", rich_help_panel="Scale-out", help="GPUs per task, may be a share such as 0.5 (default: 1 with --device cuda, else 0)."
+)
+SEQUENCES_PER_TASK = typer.Option(
+    None, "--sequences-per-task", rich_help_panel="Scale-out", help="Sequences of one method label per task (default 1)."
+)
+RETRIES = typer.Option(None, "--retries", rich_help_panel="Scale-out", help="How often Ray reruns a task whose worker died (default 3).")
+
+
+def _executor(name, device, address, workers, cpus_per_task, gpus_per_task, sequences_per_task, retries):
+    from vosbench.executors import make_executor
+
+    return make_executor(
+        name, device=device, address=address, workers=workers, cpus_per_task=cpus_per_task,
+        gpus_per_task=gpus_per_task, sequences_per_task=sequences_per_task, retries=retries,
+    )
+
+
 @app.command("run")
 def run_command(
     method: list[str] = typer.Option(
@@ -152,6 +184,13 @@ def run_command(
         True, "--telemetry/--no-telemetry", help="Stage latency, memory and GPU readings (off: host-clock load/step/write only)."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo finished sequences instead of skipping them."),
+    executor: str = EXECUTOR,
+    address: Optional[str] = ADDRESS,
+    workers: Optional[int] = WORKERS,
+    cpus_per_task: Optional[float] = CPUS_PER_TASK,
+    gpus_per_task: Optional[float] = GPUS_PER_TASK,
+    sequences_per_task: Optional[int] = SEQUENCES_PER_TASK,
+    retries: Optional[int] = RETRIES,
 ) -> None:
     """Segment a dataset with one or more methods, measuring every frame.
 
@@ -165,13 +204,16 @@ def run_command(
     from vosbench.run.progress import RichProgress
 
     methods = choose_methods(method, settings, checkpoint)  # bad methods fail before any dataset is read
+    engine = _executor(executor, device, address, workers, cpus_per_task, gpus_per_task, sequences_per_task, retries)
     data = _open_data(dataset, root, split, sequences, mask)
     config = RunConfig(
         methods, device, dtype, save_probs, max_frames, warmup, seed, telemetry, evaluate,
         Shard.parse(shard) if shard else None,
     )
     with RichProgress(stderr) as progress:
-        report = run(config, data, out, overwrite=overwrite, progress=progress, command=["vosbench", *_sys.argv[1:]])
+        report = run(
+            config, data, out, overwrite=overwrite, progress=progress, command=["vosbench", *_sys.argv[1:]], executor=engine
+        )
     _print_summary(out, len(report.segmented), len(report.skipped))
 
 
@@ -236,6 +278,13 @@ def sweep_command(
     evaluate: bool = typer.Option(True, "--eval/--no-eval", help="Score each sequence against the dataset's ground truth, if any."),
     telemetry: bool = typer.Option(True, "--telemetry/--no-telemetry", help="Stage latency, memory and GPU readings."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo finished sequences instead of skipping them."),
+    executor: str = EXECUTOR,
+    address: Optional[str] = ADDRESS,
+    workers: Optional[int] = WORKERS,
+    cpus_per_task: Optional[float] = CPUS_PER_TASK,
+    gpus_per_task: Optional[float] = GPUS_PER_TASK,
+    sequences_per_task: Optional[int] = SEQUENCES_PER_TASK,
+    retries: Optional[int] = RETRIES,
 ) -> None:
     """Run a grid of method settings as one run directory and tabulate the ablation.
 
@@ -252,13 +301,17 @@ def sweep_command(
     from vosbench.sweep.tables import DIGITS, display_tables
 
     plan = plan_sweep(method, grid, settings, checkpoint)  # bad values fail before any dataset is read
+    engine = _executor(executor, device, address, workers, cpus_per_task, gpus_per_task, sequences_per_task, retries)
     data = _open_data(dataset, root, split, sequences, mask)
     config = plan.config(
         device=device, dtype=dtype, max_frames=max_frames, warmup=warmup, seed=seed, telemetry=telemetry,
         evaluate=evaluate, shard=Shard.parse(shard) if shard else None,
     )
     with RichProgress(stderr) as progress:
-        result = run_sweep(plan, config, data, out, overwrite=overwrite, progress=progress, command=["vosbench", *_sys.argv[1:]])
+        result = run_sweep(
+            plan, config, data, out, overwrite=overwrite, progress=progress, command=["vosbench", *_sys.argv[1:]],
+            executor=engine,
+        )
     console = Console()
     report = result.report
     console.print(f"{out}: {len(plan.choices)} setting(s); {len(report.segmented)} sequence(s) segmented, "
@@ -407,15 +460,17 @@ def demo_command(
 
 
 def _open_data(kind: str, root: Path, split: Optional[str], sequences: Optional[str], mask: Optional[Path]):
-    """The dataset of ``--dataset/--root/--split``, limited to ``--sequences`` (comma-separated)."""
+    """The dataset of ``--dataset/--root/--split``, limited to ``--sequences`` (comma-separated).
+
+    Paths are made absolute: tasks on other machines (``--executor ray``) start elsewhere."""
     from vosbench.data import open_dataset
 
     options = {}
     if sequences:
         options["sequences"] = [s.strip() for s in sequences.split(",") if s.strip()]
     if mask is not None:
-        options["mask"] = mask
-    return open_dataset(kind, root, split, **options)
+        options["mask"] = mask.absolute()
+    return open_dataset(kind, root.absolute(), split, **options)
 
 
 def main() -> None:

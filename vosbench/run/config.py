@@ -35,10 +35,11 @@ class MethodChoice:
 
     @classmethod
     def of(cls, name: str, settings: dict[str, Any] | None = None, checkpoint: str | None = None, label: str | None = None):
-        """Resolve ``settings`` (values or ``--set`` strings) against the registry's defaults."""
+        """Resolve ``settings`` (values or ``--set`` strings) against the registry's defaults;
+        the checkpoint path made absolute (tasks on other machines start in other folders)."""
         spec = registry.get(name)
         resolved = _plain(spec.resolve(settings))
-        return cls(label or name, name, resolved, str(checkpoint) if checkpoint is not None else None)
+        return cls(label or name, name, resolved, str(Path(checkpoint).absolute()) if checkpoint is not None else None)
 
     def build(self, device: str, dtype: str) -> Any:
         spec = registry.get(self.name)

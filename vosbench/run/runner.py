@@ -1,19 +1,26 @@
 """Run methods over a dataset into a run directory, one committed sequence at a time.
 
-For each method (in the order given) and each planned sequence not yet finished: set
-torch's seed, segment frame by frame under the telemetry probe, write masks (and
-probabilities) into the staging area, score the sequence against the ground truth when
-the dataset has it, then commit masks, probabilities and records together
-(``vosbench.run.store``). A rerun of the same command skips finished sequences.
+The driver (``run``) holds the run directory's lock, checks or writes the manifest, and
+hands the (method label, sequence) pairs not yet finished, grouped into tasks, to an
+executor (``vosbench.executors``: in this process, or Ray workers). A task
+(``run_task``), wherever it runs, does for each of its sequences: set torch's seed,
+segment frame by frame under the telemetry probe, write masks (and probabilities) into
+the staging area, score the sequence against the ground truth when the dataset has it,
+then commit masks, probabilities and records together (``vosbench.run.store``). Tasks
+commit distinct pairs, so several can write one run directory at once. The driver ends
+by rebuilding the run's tables. A rerun of the same command skips finished sequences.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+import os
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -24,6 +31,7 @@ from vosbench.data.submission import write_sequence, zip_youtube
 from vosbench.data.video import Video
 from vosbench.engine import frames_to_run, labels_of, segment
 from vosbench.errors import VosbenchError
+from vosbench.executors import Executor, InProcess, Task, TaskResult, plan_tasks
 from vosbench.probs import write_probs
 from vosbench.run import store
 from vosbench.run.config import RunConfig, checkpoint_paths
@@ -52,26 +60,31 @@ def run(
     overwrite: bool = False,
     progress: RunProgress | None = None,
     command: Sequence[str] | None = None,
+    executor: Executor | None = None,
 ) -> RunReport:
     """Segment every planned sequence of ``dataset`` with every method of ``config`` into ``out``.
 
     ``overwrite`` redoes finished sequences. A run directory made with other settings
-    raises ``VosbenchError`` naming the first differences.
+    raises ``VosbenchError`` naming the first differences. ``executor`` runs the tasks
+    (default: in this process); tasks that fail for good raise ``VosbenchError`` once
+    every other task has finished, their committed sequences kept.
     """
     out = Path(out)
     progress = progress or RunProgress()
+    executor = executor or InProcess()
     selection = list(dataset.sequences)
     sequences = config.shard.pick(selection) if config.shard else selection
     if not sequences:
         raise VosbenchError(f"shard {config.shard} of {len(selection)} sequences is empty; use fewer shards")
-    layout = store.Layout(out, nested=len(config.methods) > 1, prediction_layout=dataset.prediction_layout)
+    # absolute: tasks on other machines start in other folders
+    layout = store.Layout(out.absolute(), nested=len(config.methods) > 1, prediction_layout=dataset.prediction_layout)
     if out.exists() and not out.is_dir():
         raise VosbenchError(f"{out}: exists and is not a folder; choose another --out")
     # before anything is written: hashing the checkpoints finds missing ones
     identity = config.identity({"name": dataset.name, "layout": dataset.prediction_layout, "sequences": selection})
     report = RunReport(out)
     with store.locked(out):
-        manifest = _open_manifest(out, identity, config, dataset, sequences, layout, command)
+        manifest = _open_manifest(out, identity, config, dataset, sequences, layout, command, executor.describe())
         store.clear_staging(out)
         pairs = store.planned_pairs(manifest)
         todo = [p for p in pairs if overwrite or not layout.is_done(*p)]
@@ -79,25 +92,80 @@ def run(
         progress.plan(len(pairs), len(report.skipped))
         if todo:
             store.remove_tables(out)
-        with probe_for(config.device, config.telemetry) as probe:
-            manifest["sessions"][-1]["telemetry"] = probe.describe()
+        tasks = plan_tasks(todo, executor.sequences_per_task)
+        results: list[TaskResult] = []
+        try:
+            failures = executor.run(partial(run_task, Job(config, dataset, layout, overwrite)), tasks, progress, results.append)
+        finally:
+            _record_tasks(manifest["sessions"][-1], results)
             store.write_manifest(out, manifest)
-            for choice in config.methods:
-                names = [s for label, s in todo if label == choice.label]
-                if not names:
-                    continue
-                method = choice.build(config.device, config.dtype)
-                for name in names:
-                    video = dataset.video(name)
-                    with store.staged_sequence(layout, choice.label, name) as staged:
-                        _run_sequence(method, choice.label, video, config, probe, staged, layout.prediction_layout, progress)
-                    report.segmented.append((choice.label, name))
-                    progress.sequence_done()
-        store.clear_staging(out)
+        store.clear_staging(out)  # every task has ended: what is staged is a dead attempt's
+        report.segmented = [p for p in todo if layout.is_done(*p)]
+        if failures:
+            first = min(failures, key=lambda failure: tasks.index(failure.task))  # in run order, not finishing order
+            raise VosbenchError(
+                f"{len(failures)} of {len(tasks)} task(s) failed, the first {first.task}: {first.message}; "
+                "finished sequences are kept, rerun the same command to redo the rest"
+            )
         write_tables(out, build_tables(layout, manifest))
         if layout.prediction_layout == "youtube" and config.shard is None and all(layout.is_done(*p) for p in pairs):
             zip_submissions(layout, manifest)
     return report
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every task of a run needs, sent to wherever it runs (picklable)."""
+
+    config: RunConfig
+    dataset: Dataset
+    layout: store.Layout
+    overwrite: bool = False
+
+
+def run_task(job: Job, task: Task, progress: RunProgress | None = None) -> TaskResult:
+    """Segment ``task``'s sequences with its method, committing each into the run
+    directory when done; a sequence already finished there is skipped (unless
+    ``job.overwrite``), so a retried task does only what its dead attempt left."""
+    progress = progress or RunProgress()
+    config = job.config
+    choice = next(m for m in config.methods if m.label == task.label)
+    segmented = []
+    method = None
+    with probe_for(config.device, config.telemetry) as probe:
+        for name in task.sequences:
+            if not job.overwrite and job.layout.is_done(task.label, name):
+                continue
+            if method is None:
+                method = choice.build(config.device, config.dtype)
+            video = job.dataset.video(name)
+            with store.staged_sequence(job.layout, task.label, name) as staged:
+                _run_sequence(method, task.label, video, config, probe, staged, job.layout.prediction_layout, progress)
+            segmented.append(name)
+            progress.sequence_done()
+        worker = {"host": socket.gethostname(), "pid": os.getpid(), "telemetry": probe.describe(), "environment": environment()}
+    return TaskResult(task, tuple(segmented), worker)
+
+
+def _record_tasks(session: dict[str, Any], results: list[TaskResult]) -> None:
+    """The session's ``tasks`` (label, sequences, those segmented, worker) and
+    ``workers`` (telemetry, and the environment of a worker other than this process);
+    ``telemetry`` as well when every worker describes it alike."""
+    here = f"{socket.gethostname()}:{os.getpid()}"
+    workers: dict[str, Any] = {}
+    for result in results:
+        entry = {"telemetry": result.worker["telemetry"]}
+        if result.worker_id != here:
+            entry["environment"] = result.worker["environment"]
+        workers.setdefault(result.worker_id, entry)
+    session["tasks"] = [
+        {"label": r.task.label, "sequences": list(r.task.sequences), "segmented": list(r.segmented), "worker": r.worker_id}
+        for r in results
+    ]
+    session["workers"] = workers
+    described = [entry["telemetry"] for entry in workers.values()]
+    if described and all(d == described[0] for d in described):
+        session["telemetry"] = described[0]
 
 
 def _open_manifest(
@@ -108,6 +176,7 @@ def _open_manifest(
     sequences: list[str],
     layout: store.Layout,
     command: Sequence[str] | None,
+    executor: dict[str, Any],
 ) -> dict[str, Any]:
     """The existing manifest checked against ``identity``, or a new one; this session appended."""
     manifest = store.read_manifest(out)
@@ -143,6 +212,7 @@ def _open_manifest(
             "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "command": list(command) if command is not None else list(sys.argv),
             "environment": environment(),
+            "executor": executor,
         }
     )
     store.write_manifest(out, manifest)

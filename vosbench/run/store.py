@@ -15,7 +15,10 @@ per method label, and the manifest's ``layout`` says which):
 
 A sequence is produced in ``.staging/`` and moved in: masks, then probabilities, then
 its part, whose arrival is what marks the sequence done. A kill at any moment leaves
-finished sequences intact and unfinished ones without a part, to be redone.
+finished sequences intact and unfinished ones without a part, to be redone. Each staged
+sequence names the process making it (``worker.json``: host, pid), so a stuck or dead
+worker can be found. Only the process holding the lock clears ``.staging/``; tasks it
+runs elsewhere may stage and commit distinct sequences meanwhile.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +42,7 @@ from vosbench.errors import VosbenchError
 MANIFEST = "manifest.json"
 STAGING = ".staging"
 LOCK = ".lock"
+WORKER = "worker.json"
 FRAMES_PART = "frames.parquet"
 OBJECTS_PART = "objects.parquet"
 TABLES = ("frames.parquet", "objects.parquet", "sequences.parquet", "summary.csv")
@@ -179,6 +184,9 @@ def staged_sequence(layout: Layout, label: str, sequence: str) -> Iterator[Stage
     folder = Path(tempfile.mkdtemp(prefix=f"{label}.{sequence}.", dir=staging))
     try:
         staged = Staged(folder)
+        with atomic_file(folder / WORKER) as tmp:
+            worker = {"label": label, "sequence": sequence, "host": socket.gethostname(), "pid": os.getpid()}
+            tmp.write_text(json.dumps(worker) + "\n", encoding="utf-8")
         yield staged
         commit(layout, label, sequence, staged)
     finally:

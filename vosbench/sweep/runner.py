@@ -19,6 +19,7 @@ import pandas as pd
 from vosbench.atomic import atomic_dir, atomic_file
 from vosbench.data import Dataset
 from vosbench.errors import VosbenchError
+from vosbench.executors import Executor
 from vosbench.report.table_formats import to_latex, to_markdown
 from vosbench.run import RunConfig, RunReport, load_run, run
 from vosbench.run import store
@@ -47,16 +48,18 @@ def run_sweep(
     overwrite: bool = False,
     progress: RunProgress | None = None,
     command: Sequence[str] | None = None,
+    executor: Executor | None = None,
 ) -> SweepResult:
     """Run every setting of ``sweep`` (``config`` from ``sweep.config(...)``) into ``out``
-    and write the ablation tables and trade-off figure into ``out/sweep``."""
+    and write the ablation tables and trade-off figure into ``out/sweep``; ``executor``
+    as for ``vosbench.run.run`` (a task is one setting over some sequences)."""
     if config.methods != sweep.choices:
         raise ValueError("config.methods must be the sweep's settings; make the config with sweep.config(...)")
     out = Path(out)
     described = sweep.describe()
     _check_grid(out, described)
     try:
-        report = run(config, dataset, out, overwrite=overwrite, progress=progress, command=command)
+        report = run(config, dataset, out, overwrite=overwrite, progress=progress, command=command, executor=executor)
     finally:
         # the run accepted the folder (its manifest lists these settings): record the grid,
         # also when it was interrupted, so the axes are known to whoever reads it next
