@@ -37,7 +37,9 @@ PARAMS = (
         "the paper gives no value: 0.025 memorises as often as mem_every=5 on DAVIS 2016 val",
     ),
     Param("top_k", None, "read only the k most similar memory entries per position (None: all, as released)"),
-    *training_free_params(stride=16),
+    # stride 10: J&F 0.604 on DAVIS 2016 val against 0.589 at 12 and 0.560 at 16, for
+    # 3.7x the CPU time of 16 (the memory stays small, so the finer grid is affordable)
+    *training_free_params(stride=10),
 )
 
 

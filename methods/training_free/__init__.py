@@ -17,7 +17,8 @@ def training_free_params(stride: int = 8) -> tuple[Param, ...]:
     """The feature parameters a method lists; ``stride`` is the method's default grid.
 
     Defaults measured on DAVIS 2016 val (see the README): Fourier features make every
-    policy work, and a finer grid pays off most where reads are cheap (EM bases).
+    policy work, and a finer grid pays off where the memory stays small (EM bases,
+    SwiftNet's pixel-adaptive memory); STCN's growing bank keeps stride 16.
     """
     return (
         Param("tf_stride", stride, "training-free: grid stride in pixels of the colour/position features"),
