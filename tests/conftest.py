@@ -12,6 +12,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `pytest -n 2` on two cores: one torch thread per worker (and per CLI subprocess),
+    # or four threads fight over two cores and small work runs many times slower
+    import torch
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    torch.set_num_threads(1)
 SHARED = Path(os.environ.get("VOSBENCH_SHARED", ROOT.parent / "shared"))
 
 
