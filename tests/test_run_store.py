@@ -93,7 +93,9 @@ def test_davis2016_three_training_free_methods_in_one_run(davis2016, tmp_path):
         grid = stored("stcn", sequence)[0]
         assert stored("stcn", sequence) == [grid, grid, 2 * grid, 2 * grid]  # frames 0 and 2; never the last
         assert stored("swem", sequence) == swem_sizes and len(set(swem_sizes[1:])) == 1  # constant once filled
-        expected_stored, expected_matched = swiftnet_sizes(4, grid, 2)
+        # SwiftNet's own grid: its training-free stride over the 480x854 frames
+        stride = next(m["settings"]["tf_stride"] for m in manifest["config"]["methods"] if m["label"] == "swiftnet")
+        expected_stored, expected_matched = swiftnet_sizes(4, -(-480 // stride) * -(-854 // stride), 2)
         assert stored("swiftnet", sequence) == expected_stored
         assert stored("swiftnet", sequence, "matched_features") == expected_matched
 
