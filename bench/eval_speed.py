@@ -117,6 +117,49 @@ def read_jf(csv: Path) -> float:
     return float(values.split(",")[header.split(",").index("J&F-Mean")])
 
 
+def measure_eval(pred: Path, gt: Path, workers: int, repeat: int = 1, davis2017_evaluation: Path | None = None,
+                 vos_benchmark: Path | None = None, reference_python: str = sys.executable) -> list[Measure]:
+    """Our command, our function in process, decoding alone, then each reference given.
+
+    The first three are ours (fastest of ``repeat`` by CPU); references follow in that order.
+    """
+    pred, gt = pred.resolve(), gt.resolve()
+    frames = sum(max(len(list((gt / s.name).glob("*.png"))) - 2, 0) for s in gt.iterdir() if s.is_dir())
+    print(f"{pred} vs {gt}: {frames} scored frames, {workers} worker(s)")
+
+    # in this process first, so its peak memory is not that of a child run before it
+    measures = [
+        min((run_in_process(pred, gt, workers) for _ in range(repeat)), key=lambda m: m.cpu_s),
+        min((decode_only(pred, gt) for _ in range(repeat)), key=lambda m: m.cpu_s),
+    ]
+    with tempfile.TemporaryDirectory(prefix="eval_speed.") as folder:
+        folder = Path(folder)
+        ours = []
+        for i in range(repeat):
+            out = folder / f"ours{i}"
+            command = [sys.executable, str(ROOT / "cli.py"), "eval", str(pred), "--gt", str(gt), "--out", str(out)]
+            m = run_command("vosbench eval (command)", command + ["--workers", str(workers)])
+            m.jf = read_jf(out / "global.csv")
+            ours.append(m)
+        measures.insert(0, min(ours, key=lambda m: m.cpu_s))
+
+        if davis2017_evaluation or vos_benchmark:
+            davis, annotations, links = davis2017_layout(gt, pred, folder / "reference")
+        if davis2017_evaluation:
+            command = [reference_python, "evaluation_method.py", "--task", "semi-supervised", "--set", "val",
+                       "--davis_path", str(davis), "--results_path", str(links)]
+            m = run_command("davis2017-evaluation", command, cwd=davis2017_evaluation)
+            m.jf = read_jf(links / "global_results-val.csv")
+            measures.append(m)
+        if vos_benchmark:
+            command = [reference_python, "benchmark.py", "-g", str(annotations), "-m", str(links), "-n", str(workers)]
+            m = run_command("vos-benchmark", command, cwd=vos_benchmark)
+            # its results.csv: "Global score,   , J&F, J, F" in percent with one decimal
+            m.jf = float((links / "results.csv").read_text().splitlines()[1].split(",")[2]) / 100
+            measures.append(m)
+    return measures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pred", type=Path, default=SHARED / "data" / "predictions" / "osvos-union")
@@ -127,42 +170,8 @@ def main() -> None:
     parser.add_argument("--vos-benchmark", type=Path, help="checkout of hkchengrex/vos-benchmark")
     parser.add_argument("--reference-python", default=sys.executable, help="interpreter for the references")
     args = parser.parse_args()
-    pred, gt = args.pred.resolve(), args.gt.resolve()
-    frames = sum(max(len(list((gt / s.name).glob("*.png"))) - 2, 0) for s in gt.iterdir() if s.is_dir())
-    print(f"{pred} vs {gt}: {frames} scored frames, {args.workers} worker(s)")
-
-    # in this process first, so its peak memory is not that of a child run before it
-    measures = [
-        min((run_in_process(pred, gt, args.workers) for _ in range(args.repeat)), key=lambda m: m.cpu_s),
-        min((decode_only(pred, gt) for _ in range(args.repeat)), key=lambda m: m.cpu_s),
-    ]
-    with tempfile.TemporaryDirectory(prefix="eval_speed.") as folder:
-        folder = Path(folder)
-        ours = []
-        for i in range(args.repeat):
-            out = folder / f"ours{i}"
-            command = [sys.executable, str(ROOT / "cli.py"), "eval", str(pred), "--gt", str(gt), "--out", str(out)]
-            m = run_command("vosbench eval (command)", command + ["--workers", str(args.workers)])
-            m.jf = read_jf(out / "global.csv")
-            ours.append(m)
-        measures.insert(0, min(ours, key=lambda m: m.cpu_s))
-
-        if args.davis2017_evaluation or args.vos_benchmark:
-            davis, annotations, links = davis2017_layout(gt, pred, folder / "reference")
-        if args.davis2017_evaluation:
-            command = [args.reference_python, "evaluation_method.py", "--task", "semi-supervised", "--set", "val",
-                       "--davis_path", str(davis), "--results_path", str(links)]
-            m = run_command("davis2017-evaluation", command, cwd=args.davis2017_evaluation)
-            m.jf = read_jf(links / "global_results-val.csv")
-            measures.append(m)
-        if args.vos_benchmark:
-            command = [args.reference_python, "benchmark.py", "-g", str(annotations), "-m", str(links),
-                       "-n", str(args.workers)]
-            m = run_command("vos-benchmark", command, cwd=args.vos_benchmark)
-            # its results.csv: "Global score,   , J&F, J, F" in percent with one decimal
-            m.jf = float((links / "results.csv").read_text().splitlines()[1].split(",")[2]) / 100
-            measures.append(m)
-
+    measures = measure_eval(args.pred, args.gt, args.workers, args.repeat, args.davis2017_evaluation,
+                            args.vos_benchmark, args.reference_python)
     print(f"\n{'':38s} {'CPU s':>8s} {'wall s':>8s} {'peak MiB':>9s} {'J&F-Mean':>9s}")
     for m in measures:
         jf = f"{m.jf:9.6f}" if m.jf is not None else f"{'-':>9s}"

@@ -51,6 +51,55 @@ class StageTimer:
         self.frame[name] += time.perf_counter() - start
 
 
+def build_method(name: str, settings: list[str], checkpoint: Path | None = None, training_free: bool = False,
+                 device: str = "cpu"):
+    """The registered method; without a checkpoint (and not training-free) on synthetic official-layout weights."""
+    with tempfile.TemporaryDirectory() as scratch:
+        if checkpoint is None and not training_free:
+            from conformance import write_checkpoint
+
+            checkpoint = write_checkpoint(name, Path(scratch) / "synthetic.pth")
+        spec = registry.get(name)
+        config = spec.resolve(registry.parse_settings(settings))
+        return spec.factory(config, checkpoint=str(checkpoint) if checkpoint else None, device=device)
+
+
+def load_sequence(data: Path, sequence: str, frames: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """The first ``frames`` RGB frames of a DAVIS sequence and its first mask (one object)."""
+    paths = sorted((data / "JPEGImages" / "480p" / sequence).glob("*.jpg"))[:frames]
+    if not paths:
+        raise SystemExit(f"no frames in {data / 'JPEGImages' / '480p' / sequence}: give --data a DAVIS 480p folder")
+    images = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
+    first = np.asarray(Image.open(data / "Annotations" / "480p" / sequence / f"{paths[0].stem}.png").convert("L"))
+    return images, (first > 127).astype(np.uint8)
+
+
+def video_info(name: str, count: int, mask: np.ndarray) -> VideoInfo:
+    """A video of ``count`` frames with one object, the size of ``mask``."""
+    height, width = mask.shape
+    return VideoInfo(name, count, height, width, ObjectIds((1,)), {1: 0})
+
+
+def time_frames(method, frames: list[np.ndarray], mask: np.ndarray, name: str = "video") -> pd.DataFrame:
+    """One row per frame: total and per-stage seconds, stored and matched memory, MiB."""
+    method.start(video_info(name, len(frames), mask))
+    timer = StageTimer(method.device)
+    method.clock = timer
+    rows = []
+    for t, frame in enumerate(frames):
+        timer.frame.clear()
+        start = time.perf_counter()
+        method.step(frame, mask if t == 0 else None, t == len(frames) - 1)
+        if method.device.type == "cuda":
+            torch.cuda.synchronize(method.device)
+        total = time.perf_counter() - start
+        report = method.memory()
+        rows.append({"frame": t, "total_s": total, **{f"{k}_s": timer.frame.get(k, 0.0) for k in STAGES},
+                     "stored": report.per_object[0], "matched": (report.matched or report.per_object)[0],
+                     "mib": report.nbytes / 2**20})
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "davis2016-val")
@@ -65,41 +114,15 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    with tempfile.TemporaryDirectory() as scratch:
-        checkpoint = args.checkpoint
-        if checkpoint is None and not args.training_free:
-            from conformance import write_checkpoint
-
-            checkpoint = write_checkpoint(args.method, Path(scratch) / "synthetic.pth")
-        spec = registry.get(args.method)
-        config = spec.resolve(registry.parse_settings(args.settings))
-        method = spec.factory(config, checkpoint=str(checkpoint) if checkpoint else None, device=args.device)
-
-    paths = sorted((args.data / "JPEGImages" / "480p" / args.sequence).glob("*.jpg"))[: args.frames]
-    frames = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
-    first = np.asarray(Image.open(args.data / "Annotations" / "480p" / args.sequence / f"{paths[0].stem}.png").convert("L"))
-    mask = (first > 127).astype(np.uint8)
+    method = build_method(args.method, args.settings, args.checkpoint, args.training_free, args.device)
+    frames, mask = load_sequence(args.data, args.sequence, args.frames)
+    table = time_frames(method, frames, mask, args.sequence)
     height, width = mask.shape
-    method.start(VideoInfo(args.sequence, len(frames), height, width, ObjectIds((1,)), {1: 0}))
-    timer = StageTimer(method.device)
-    method.clock = timer
-    rows = []
-    for t, frame in enumerate(frames):
-        timer.frame.clear()
-        start = time.perf_counter()
-        method.step(frame, mask if t == 0 else None, t == len(frames) - 1)
-        total = time.perf_counter() - start
-        report = method.memory()
-        rows.append({"frame": t, "total_s": total, **{f"{k}_s": timer.frame.get(k, 0.0) for k in STAGES},
-                     "stored": report.per_object[0], "matched": (report.matched or report.per_object)[0],
-                     "mib": report.nbytes / 2**20})
-    table = pd.DataFrame(rows)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     steady = table[table.frame > 0]
     weights = "training-free" if args.training_free else ("file" if args.checkpoint else "synthetic")
     print(f"{args.method} ({weights}) {args.sequence} {height}x{width}, {args.device}, {args.threads} threads: "
           f"median {steady.total_s.median():.3f} s per frame over frames 1..{len(frames) - 1}")
-
 
 if __name__ == "__main__":
     main()

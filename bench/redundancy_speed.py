@@ -66,23 +66,14 @@ def timed(run, frames: list[Frame], repeats: int) -> tuple[float, float]:
     return wall, cpu
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--positions", type=int, default=1620)
-    parser.add_argument("--channels", type=int, default=64)
-    parser.add_argument("--frames", type=int, default=30)
-    parser.add_argument("--bases", type=int, default=256)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=None, help="CSV file for the figures (default: print only)")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    settings = Settings(bases=args.bases)
+def measure_speeds(positions: int = 1620, channels: int = 64, count: int = 30, bases: int = 256, repeats: int = 3,
+                   verbose: bool = False) -> pd.DataFrame:
+    """One row per analysis: best wall ms per frame, frames per second and CPU ms per frame."""
+    settings = Settings(bases=bases)
     bins = Bins(settings.bins)
-    frames = synthetic_frames(args.frames, args.positions, args.channels)
+    frames = synthetic_frames(count, positions, channels)
     units = [Unit.of(f.features) for f in frames]
-    bases = [frame_bases(f.features, settings.bases) for f in frames]
-    base_units = [Unit.of(b) for b in bases]
+    base_units = [Unit.of(frame_bases(f.features, settings.bases)) for f in frames]
 
     def inter(_):
         for a, b in zip(units[1:], units[:-1]):
@@ -115,7 +106,7 @@ def main() -> None:
         analysis.start(2)
         for t, f in enumerate(fs):
             analysis.step(t, f.colour, f.features, f.masks[0])
-        analysis.finish(args.positions)
+        analysis.finish(positions)
 
     def bank(fs):
         analysis = BankRedundancy(bins, settings.bank_every)
@@ -138,12 +129,27 @@ def main() -> None:
     }
     rows = []
     for name, run in parts.items():
-        wall, cpu = timed(run, frames, args.repeats)
+        wall, cpu = timed(run, frames, repeats)
         rows.append({"analysis": name, "ms_per_frame": 1e3 * wall, "frames_per_s": 1 / wall, "cpu_ms_per_frame": 1e3 * cpu})
-        print(f"{name:24s} {1e3 * wall:8.2f} ms/frame {1 / wall:8.1f} frames/s   cpu {1e3 * cpu:8.2f} ms/frame", flush=True)
-    table = pd.DataFrame(rows).assign(
-        positions=args.positions, channels=args.channels, bases=args.bases, threads=args.threads, frames=args.frames
-    )
+        if verbose:
+            print(f"{name:24s} {1e3 * wall:8.2f} ms/frame {1 / wall:8.1f} frames/s   cpu {1e3 * cpu:8.2f} ms/frame",
+                  flush=True)
+    return pd.DataFrame(rows).assign(positions=positions, channels=channels, bases=bases,
+                                     threads=torch.get_num_threads(), frames=count)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--positions", type=int, default=1620)
+    parser.add_argument("--channels", type=int, default=64)
+    parser.add_argument("--frames", type=int, default=30)
+    parser.add_argument("--bases", type=int, default=256)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=None, help="CSV file for the figures (default: print only)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    table = measure_speeds(args.positions, args.channels, args.frames, args.bases, args.repeats, verbose=True)
     print(f"N={args.positions} C={args.channels} K={args.bases}, {args.threads} threads, best of {args.repeats}")
     if args.out is not None:
         table.to_csv(args.out, index=False)
