@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,6 +45,7 @@ import redundancy_speed  # noqa: E402
 import telemetry_overhead  # noqa: E402
 from methods.base import STAGES  # noqa: E402
 from vosbench.atomic import atomic_dir  # noqa: E402
+from vosbench.telemetry.environment import environment as machine_environment  # noqa: E402
 
 METHODS = ("stcn", "swiftnet", "swem")
 # Official code as released, float32, 2 threads, DAVIS 480p, median s/frame (issue 8).
@@ -171,38 +171,26 @@ def demo_rows() -> list[Row]:
             *(Row("demo_wall", "demo", step, seconds, "s") for step, seconds in result.seconds.items())]
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def git_commit() -> str:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-
-    commit = git("rev-parse", "HEAD") or "unknown"
-    return commit + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
-
-
 def environment(args: argparse.Namespace, plan: Plan) -> dict:
-    """What the figures depend on: versions, CPU, threads, device, commit and the plan."""
+    """What the figures depend on: versions, CPU, threads, device, commit and the plan.
+
+    The machine part is what a run's manifest records (``vosbench.telemetry.environment``);
+    the flat keys repeat the figures a reader of this file looks for first.
+    """
+    machine = machine_environment()
+    git, cpu = machine["git"], machine["cpu"]
     env = {
         "time_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "git_commit": git_commit(),
+        "git_commit": git["commit"] + ("-dirty" if git["dirty"] else "") if git else "unknown",
         "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": np.__version__,
         "pandas": pd.__version__,
-        "platform": platform.platform(),
-        "cpu_model": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "cpus_available": len(os.sched_getaffinity(0)),
-        "torch_threads": torch.get_num_threads(),
+        "platform": machine["platform"],
+        "cpu_model": cpu["model"],
+        "cpu_count": cpu["logical_cores"],
+        "cpus_available": cpu["usable_cores"],
+        "torch_threads": cpu["torch_threads"],
         "mkldnn": torch.backends.mkldnn.is_available(),
         "mkl": torch.backends.mkl.is_available(),
         "device": args.device,
@@ -210,6 +198,7 @@ def environment(args: argparse.Namespace, plan: Plan) -> dict:
         "plan": asdict(plan),
         "sequence": args.sequence,
         "anchors_s_per_frame": {"values": OFFICIAL_S_PER_FRAME, "source": OFFICIAL_LABEL},
+        "machine": machine,
     }
     if args.device == "cuda":
         env["cuda"] = torch.version.cuda
