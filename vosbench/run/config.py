@@ -94,18 +94,26 @@ def choose_methods(methods: Sequence[str], settings: Sequence[str] = (), checkpo
 
     per_label: dict[str, dict[str, str]] = {label: {} for label in labels}
     for item in settings:
-        # a label prefix ends at the last ":" before the "=" (values may hold ":")
-        target, colon, _ = item.partition("=")[0].rpartition(":")
-        if colon and target not in per_label:
+        target, setting_text = split_target(item)
+        if target is not None and target not in per_label:
             raise VosbenchError(f"--set {item!r}: no --method labelled {target!r}; labels: {', '.join(labels)}")
-        setting = registry.parse_settings([item[len(target) + 1 :] if colon else item])
-        for label in [target] if colon else labels:
+        setting = registry.parse_settings([setting_text])
+        for label in [target] if target is not None else labels:
             per_label[label].update(setting)
 
     checkpoint_of = checkpoint_targets(checkpoints, labels, "LABEL")
     return tuple(
         MethodChoice.of(names[label], per_label[label], checkpoint_of.get(label), label=label) for label in labels
     )
+
+
+def split_target(item: str) -> tuple[str | None, str]:
+    """A ``--set`` option ``[TARGET:]name=value`` -> (TARGET or None, ``name=value``).
+
+    The prefix ends at the last ":" before the "=", so values may hold ":".
+    """
+    target, colon, _ = item.partition("=")[0].rpartition(":")
+    return (target, item[len(target) + 1 :]) if colon else (None, item)
 
 
 def checkpoint_targets(items: Sequence[str], targets: Sequence[str], kind: str) -> dict[str, str]:

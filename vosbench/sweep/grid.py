@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 from vosbench import registry
 from vosbench.errors import VosbenchError
-from vosbench.run.config import LABEL, MethodChoice, RunConfig, checkpoint_targets
+from vosbench.run.config import LABEL, MethodChoice, RunConfig, checkpoint_targets, split_target
 
 # characters of a label's tag that are not separators there ("," and "=" are)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]")
@@ -170,15 +170,14 @@ def _fixed_settings(items: Sequence[str], names: list[str], axes: set[str]) -> d
     """``--set [METHOD:]name=value`` -> {method: {name: value}}; a grid axis may not be set."""
     fixed: dict[str, dict[str, str]] = {name: {} for name in names}
     for item in items:
-        # a method prefix ends at the last ":" before the "=" (values may hold ":")
-        target, colon, _ = item.partition("=")[0].rpartition(":")
-        if colon and target not in fixed:
+        target, setting_text = split_target(item)
+        if target is not None and target not in fixed:
             raise VosbenchError(f"--set {item!r}: {target!r} is not a chosen method; methods: {', '.join(names)}")
-        setting = registry.parse_settings([item[len(target) + 1 :] if colon else item])
+        setting = registry.parse_settings([setting_text])
         for key in setting:
             if key in axes:
                 raise VosbenchError(f"--set {item!r}: {key} is also a --grid axis; give its values in --grid only")
-        for name in [target] if colon else names:
+        for name in [target] if target is not None else names:
             fixed[name].update(setting)
     return fixed
 
