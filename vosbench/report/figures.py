@@ -78,21 +78,30 @@ def _sequences_note(frames: pd.DataFrame) -> str:
     return "mean over each method's sequences, band: quartiles"
 
 
+def _over_frames(
+    data: pd.DataFrame, column: str, ylabel: str, title: str, colours: dict[str, str], from_zero: bool = False
+) -> Figure:
+    """``column`` against frame index, a line per method (mean over sequences, quartile band)."""
+    figure = Figure(figsize=WIDE, layout="constrained")
+    ax = figure.subplots()
+    tidy_axes(ax)
+    _lines(ax, _across_sequences(data, column), colours)
+    ax.set_xlabel("frame index", fontsize=FONT_SIZE)
+    ax.set_ylabel(ylabel, fontsize=FONT_SIZE)
+    if from_zero:
+        ax.set_ylim(bottom=0)
+    ax.set_title(title, fontsize=9, loc="left")
+    _legend(ax)
+    return figure
+
+
 def latency_figure(frames: pd.DataFrame, colours: dict[str, str]) -> Figure | Absent:
     """Per-frame latency (the method's step) against frame index, as SWEM's Fig. 6."""
     timed = frames[~frames["warmup"].astype(bool)]
     if timed["step_ms"].notna().sum() == 0:
         return Absent("Per-frame latency: no timed frame (every frame is a warm-up frame); run longer sequences or --warmup 0.")
-    figure = Figure(figsize=WIDE, layout="constrained")
-    ax = figure.subplots()
-    tidy_axes(ax)
-    _lines(ax, _across_sequences(timed, "step_ms"), colours)
-    ax.set_xlabel("frame index", fontsize=FONT_SIZE)
-    ax.set_ylabel("step latency (ms)", fontsize=FONT_SIZE)
-    ax.set_ylim(bottom=0)
-    ax.set_title(f"Per-frame latency ({_sequences_note(timed)}; warm-up frames left out)", fontsize=9, loc="left")
-    _legend(ax)
-    return figure
+    title = f"Per-frame latency ({_sequences_note(timed)}; warm-up frames left out)"
+    return _over_frames(timed, "step_ms", "step latency (ms)", title, colours, from_zero=True)
 
 
 def stored_figure(frames: pd.DataFrame, colours: dict[str, str]) -> Figure | Absent:
@@ -100,16 +109,8 @@ def stored_figure(frames: pd.DataFrame, colours: dict[str, str]) -> Figure | Abs
     data = _per_object(frames)
     if data["stored_per_object"].notna().sum() == 0:
         return Absent("Stored features: not measured (the runs were made with --no-telemetry).")
-    figure = Figure(figsize=WIDE, layout="constrained")
-    ax = figure.subplots()
-    tidy_axes(ax)
-    _lines(ax, _across_sequences(data, "stored_per_object"), colours)
-    ax.set_xlabel("frame index", fontsize=FONT_SIZE)
-    ax.set_ylabel("stored features per object", fontsize=FONT_SIZE)
-    ax.set_ylim(bottom=0)
-    ax.set_title(f"Memory size ({_sequences_note(data)})", fontsize=9, loc="left")
-    _legend(ax)
-    return figure
+    title = f"Memory size ({_sequences_note(data)})"
+    return _over_frames(data, "stored_per_object", "stored features per object", title, colours, from_zero=True)
 
 
 GPU_SOURCES = {
@@ -125,16 +126,8 @@ def gpu_memory_figure(frames: pd.DataFrame, colours: dict[str, str], reason: str
     source = next((column for column in GPU_SOURCES if frames[column].notna().any()), None)
     if source is None:
         return Absent(f"GPU memory: not measured ({reason}).")
-    figure = Figure(figsize=WIDE, layout="constrained")
-    ax = figure.subplots()
-    tidy_axes(ax)
     data = frames.assign(mib=frames[source].astype("float64") / MIB)
-    _lines(ax, _across_sequences(data, "mib"), colours)
-    ax.set_xlabel("frame index", fontsize=FONT_SIZE)
-    ax.set_ylabel("MiB", fontsize=FONT_SIZE)
-    ax.set_title(f"{GPU_SOURCES[source]} ({_sequences_note(data)})", fontsize=9, loc="left")
-    _legend(ax)
-    return figure
+    return _over_frames(data, "mib", "MiB", f"{GPU_SOURCES[source]} ({_sequences_note(data)})", colours)
 
 
 def tradeoff_figure(points: pd.DataFrame, colours: dict[str, str]) -> Figure | Absent:
