@@ -19,13 +19,14 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-import torch
-from PIL import Image
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+import vosbench  # noqa: E402,F401 - before torch: it sets OpenMP's wait policy
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from methods.base import STAGES  # noqa: E402
 from vosbench import registry  # noqa: E402

@@ -32,6 +32,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(ROOT), str(BENCH), str(ROOT / "tests")]
 
+import vosbench  # noqa: E402,F401 - before torch: it sets OpenMP's wait policy
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402

@@ -24,12 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vosbench import load_run  # noqa: E402
+from vosbench import load_run  # noqa: E402 - before torch: it sets OpenMP's wait policy
+import torch  # noqa: E402
 from methods.base import STAGES  # noqa: E402
 from vosbench.data import open_dataset  # noqa: E402
 from vosbench.engine import segment  # noqa: E402

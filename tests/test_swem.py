@@ -71,24 +71,31 @@ def small_video(size: tuple[int, int], frames: int = 5) -> tuple[list[np.ndarray
 # --- conformance -----------------------------------------------------------------
 
 CASES = [
-    ("blackswan-1obj", "expected_native.npz"),
-    ("car-shadow-2obj", "expected_native.npz"),
-    ("blackswan-1obj", "expected.npz"),
-    ("car-shadow-2obj", "expected.npz"),  # the longest: about 75 s here (10 frames at 480x864, 2 objects)
+    ("blackswan-1obj", "expected_native.npz", True),
+    ("car-shadow-2obj", "expected_native.npz", True),
+    ("blackswan-1obj", "expected.npz", True),
+    ("car-shadow-2obj", "expected.npz", True),  # the longest: about 75 s here (10 frames at 480x864, 2 objects)
+    # oneDNN's direct convolutions, the official code's arithmetic: the bases too match to 1e-6
+    ("blackswan-1obj", "expected_native.npz", False),
+    ("car-shadow-2obj", "expected_native.npz", False),
 ]
 
 
-@pytest.mark.parametrize("case, file", CASES)
-def test_conformance(case, file, checkpoint):
+@pytest.mark.parametrize("case, file, fast_conv", CASES)
+def test_conformance(case, file, fast_conv, checkpoint):
     data = load_case("swem", case, file)
     frames = data["frames"][: len(data["prob"])]  # the native file keeps the first 5 frames
     # expected.npz is the evaluator's default pipeline (frames stretched to 480x864)
-    method = build({} if file == "expected.npz" else {"input_size": None}, checkpoint)
+    config = {"fast_conv": fast_conv} | ({} if file == "expected.npz" else {"input_size": None})
+    method = build(config, checkpoint)
     ids = sorted(int(v) for v in np.unique(data["mask0"]) if v)
     got = run(method, frames, {0: data["mask0"]}, {i: 0 for i in ids})
 
     assert torch.equal(method.bank.initial_keys, torch.from_numpy(data["kappa_init"]))  # seed 0, bit for bit
-    torch.testing.assert_close(method.bank.first.keys, torch.from_numpy(data["kappa_frame0"]), rtol=1e-4, atol=1e-6)
+    # Winograd's rounding (about 1e-5 of a layer's outputs) moves the bases of the near-hard
+    # E-step by up to ~1e-5: the README's suggested 1e-3 relative on the bases
+    kappa_atol = 1e-4 if fast_conv else 1e-6
+    torch.testing.assert_close(method.bank.first.keys, torch.from_numpy(data["kappa_frame0"]), rtol=1e-4, atol=kappa_atol)
 
     expected = data["prob"]
     assert got["prob"].shape == expected.shape and got["prob"].dtype == np.float32
@@ -104,8 +111,12 @@ def test_conformance(case, file, checkpoint):
     assert all(len(set(s)) == 1 for s in got["stored"])
     assert got["used"] == data["mem_used_per_group"].tolist()
     assert got["memorized"] == data["memorized"].tolist()
+    # The near-hard E-step amplifies round-off (the README: base masses drift between thread
+    # counts); with Winograd's a few car-shadow masses move by up to 0.5 %, the probabilities
+    # above stay within 1e-6
+    rtol = 1e-2 if fast_conv else 1e-3
     for key in ("kappa_norm", "nu_norm", "zita"):
-        np.testing.assert_allclose(np.stack(got[key]), data[key], rtol=1e-3, atol=1e-5, err_msg=key)
+        np.testing.assert_allclose(np.stack(got[key]), data[key], rtol=rtol, atol=1e-5, err_msg=key)
 
 
 # --- checkpoints -----------------------------------------------------------------
@@ -229,7 +240,7 @@ def test_memory_report_counts_bases_and_bytes(checkpoint):
 def test_registry_and_settings(checkpoint):
     spec = registry.get("swem")
     assert spec.defaults() == {
-        "num_bases": 128, "em_iters": 4, "tau": 0.05, "top_l": 64, "adaptive": True, "seed": 0, "input_size": "480x864",
+        "num_bases": 128, "em_iters": 4, "tau": 0.05, "top_l": 64, "adaptive": True, "seed": 0, "input_size": "480x864", "fast_conv": True,
         "tf_stride": 8, "tf_xy": 0.25, "tf_rff": 128, "tf_sigma": 0.1, "tf_gain": 32.0, "tf_guide": 0.05, "tf_const": 0.3,
     }
     config = spec.resolve({"input_size": "none", "num_bases": "96", "adaptive": "false"})

@@ -15,6 +15,20 @@ import torch
 from torch import nn
 
 
+def fold_batchnorm(conv: nn.Conv2d, bn: nn.Module) -> nn.Module:
+    """Fold an inference-mode BatchNorm into the convolution before it (in place): the
+    pair computes the same affine map in one pass over the output instead of two.
+    Returns the module to put where the BatchNorm was (an Identity)."""
+    if not isinstance(bn, nn.BatchNorm2d):
+        return bn  # already folded
+    with torch.no_grad():
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+        conv.weight.mul_(scale.view(-1, 1, 1, 1))
+        conv.bias = nn.Parameter((bias - bn.running_mean) * scale + bn.bias, requires_grad=False)
+    return nn.Identity()
+
+
 def conv3x3(cin: int, cout: int, stride: int = 1, bias: bool = False) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=bias)
 
@@ -41,6 +55,11 @@ class BasicBlock(nn.Module):
         out = self.bn2(self.conv2(out))
         return self.relu(out + shortcut)
 
+    def fold_batchnorm(self) -> None:
+        self.bn1 = fold_batchnorm(self.conv1, self.bn1)
+        self.bn2 = fold_batchnorm(self.conv2, self.bn2)
+        _fold_downsample(self.downsample)
+
 
 class Bottleneck(nn.Module):
     expansion = 4
@@ -62,6 +81,17 @@ class Bottleneck(nn.Module):
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
         return self.relu(out + shortcut)
+
+    def fold_batchnorm(self) -> None:
+        self.bn1 = fold_batchnorm(self.conv1, self.bn1)
+        self.bn2 = fold_batchnorm(self.conv2, self.bn2)
+        self.bn3 = fold_batchnorm(self.conv3, self.bn3)
+        _fold_downsample(self.downsample)
+
+
+def _fold_downsample(downsample: nn.Sequential | None) -> None:
+    if downsample is not None:
+        downsample[1] = fold_batchnorm(downsample[0], downsample[1])
 
 
 def make_stage(block: type, cin: int, planes: int, blocks: int, stride: int, bias: bool) -> tuple[nn.Sequential, int]:
@@ -108,6 +138,14 @@ class ResNet(nn.Module):
             stage, cin = make_stage(block, cin, 64 * 2**index, depths[index], 1 if index == 0 else 2, bias)
             self.add_module(name, stage)
             self.channels.append(cin)
+
+    def fold_batchnorm(self) -> None:
+        """Fold every BatchNorm into its convolution, for inference only: afterwards the
+        state dict no longer has the ``bn`` entries, and training would be wrong."""
+        self.bn1 = fold_batchnorm(self.conv1, self.bn1)
+        for name in self.stage_names:
+            for block in getattr(self, name):
+                block.fold_batchnorm()
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         stem = self.relu(self.bn1(self.conv1(x)))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from methods.base import Method
+from methods.fast_inference import FAST_CONV, fast_conv_setting
 from methods.frames import parse_size
 from methods.memory.periodic import PeriodicBank
 from vosbench.errors import VosbenchError
@@ -28,6 +29,7 @@ PARAMS = (
     Param("max_frames", None, "memory capacity in frames; evicts the oldest frame that is not a given one (None: unbounded)"),
     Param("input_size", None, "resize frames to HxW (bicubic) before the network (None: as they are)"),
     Param("resize_short", None, "resize frames to this short side, 480 in the official YouTube-VOS script (None: as they are)"),
+    FAST_CONV,
     *training_free_params(stride=16),
 )
 
@@ -52,4 +54,7 @@ def build(config: dict, checkpoint: str | None = None, device: str = "cpu", dtyp
         return training_free(config, memory, device, dtype)
     input_size = parse_size(config["input_size"], "input_size")
     resize_short = _positive(config, "resize_short", allow_none=True)
-    return STCNMethod(load_stcn(checkpoint), memory, device, dtype, input_size=input_size, resize_short=resize_short)
+    return STCNMethod(
+        load_stcn(checkpoint), memory, device, dtype, input_size=input_size, resize_short=resize_short,
+        fast_conv=fast_conv_setting(config, "stcn"),
+    )

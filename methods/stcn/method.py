@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from methods.base import MemoryReport, Method
+from methods.fast_inference import for_inference
 from methods.frames import Box, crop, normalise, pad_to_multiple, resize, short_side_size, to_tensor
 from methods.memory.base import MemoryPolicy
 from methods.objects import ObjectSlots
@@ -37,11 +38,13 @@ class STCNMethod(Method):
         dtype: torch.dtype | None = None,
         input_size: tuple[int, int] | None = None,
         resize_short: int | None = None,
+   
+        fast_conv: bool = True,
     ):
         super().__init__(device, dtype)
         if input_size is not None and resize_short is not None:
             raise VosbenchError("stcn: give input_size or resize_short, not both")
-        self.network = network.to(self.device).eval()
+        self.network = for_inference(network, self.device, fast_conv)
         self.bank = memory
         self.input_size = input_size
         self.resize_short = resize_short

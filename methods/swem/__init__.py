@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from methods.base import Method
+from methods.fast_inference import FAST_CONV, fast_conv_setting
 from methods.frames import parse_size
 from methods.memory.em_bases import EMBases
 from vosbench.errors import VosbenchError
@@ -25,6 +26,7 @@ PARAMS = (
     Param("adaptive", True, "reweight pixels the bases explain badly (the W-step) between EM iterations"),
     Param("seed", 0, "seed of the random initial bases, drawn anew for every video"),
     Param("input_size", "480x864", "resize frames to HxW (bicubic) before the network, as the release's DAVIS evaluator; none: as they are"),
+    FAST_CONV,
     *training_free_params(stride=8),
 )
 
@@ -74,4 +76,7 @@ def build(config: dict, checkpoint: str | None = None, device: str = "cpu", dtyp
     fused = network.swem_core.fusion_layer.layer_f.in_channels - 2 * network.key_comp.out_channels
     if fused != 2 * top_l:
         raise VosbenchError(f"swem: top_l={top_l} does not fit the network, whose fusion layer takes a top-{fused // 2} feature")
-    return SWEMMethod(network, memory, device, dtype, input_size=parse_size(config["input_size"], "input_size"))
+    return SWEMMethod(
+        network, memory, device, dtype, input_size=parse_size(config["input_size"], "input_size"),
+        fast_conv=fast_conv_setting(config, "swem"),
+    )

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from methods.base import MemoryReport, Method
+from methods.fast_inference import for_inference
 from methods.frames import resize
 from methods.memory.base import MemoryPolicy
 from methods.memory.em_bases import key_grid_masks
@@ -36,9 +37,11 @@ class SWEMMethod(Method):
         device: str | torch.device = "cpu",
         dtype: torch.dtype | None = None,
         input_size: tuple[int, int] | None = None,
+   
+        fast_conv: bool = True,
     ):
         super().__init__(device, dtype)
-        self.network = network.to(self.device).eval()
+        self.network = for_inference(network, self.device, fast_conv)
         self.bank = memory
         self.input_size = input_size
         self.info: VideoInfo | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from methods.base import Method
+from methods.fast_inference import FAST_CONV, fast_conv_setting
 from methods.checkpoint import load_checkpoint, load_state
 from methods.memory.pixel_adaptive import TRIGGERS, PixelAdaptiveMemory
 from methods.swiftnet.method import SwiftNetMethod
@@ -39,6 +40,7 @@ PARAMS = (
     Param("top_k", None, "read only the k most similar memory entries per position (None: all, as released)"),
     # stride 10: J&F 0.604 on DAVIS 2016 val against 0.589 at 12 and 0.560 at 16, for
     # 3.7x the CPU time of 16 (the memory stays small, so the finer grid is affordable)
+    FAST_CONV,
     *training_free_params(stride=10),
 )
 
@@ -54,9 +56,11 @@ def build(config: dict, checkpoint: str | None = None, device: str = "cpu", dtyp
     if unknown:
         raise VosbenchError(f"method swiftnet has no parameter {unknown[0]!r}; known: {', '.join(sorted(known))}")
     settings = {**known, **config}
-    memory = PixelAdaptiveMemory(similarity="dot", **{k: v for k, v in settings.items() if not k.startswith("tf_")})
+    memory = PixelAdaptiveMemory(
+        similarity="dot", **{k: v for k, v in settings.items() if not k.startswith("tf_") and k != FAST_CONV.name}
+    )
     if checkpoint is None:
         return training_free(settings, memory, device, dtype)
     network = SwiftNet()
     load_state(network, load_checkpoint(checkpoint), checkpoint)
-    return SwiftNetMethod(network, memory, device=device, dtype=dtype)
+    return SwiftNetMethod(network, memory, device=device, dtype=dtype, fast_conv=fast_conv_setting(settings, "swiftnet"))

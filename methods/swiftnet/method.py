@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from methods.base import MemoryReport, Method
 from methods.memory.base import MemoryPolicy
+from methods.fast_inference import for_inference
 from methods.frames import crop, pad_to_multiple, to_tensor
 from methods.objects import ObjectSlots
 from methods.stm_parts import aggregate
@@ -29,9 +30,11 @@ class SwiftNetMethod(Method):
         memory: MemoryPolicy,
         device: str | torch.device = "cpu",
         dtype: torch.dtype | None = None,
+   
+        fast_conv: bool = True,
     ):
         super().__init__(device, dtype)
-        self.network = network.to(self.device).eval()
+        self.network = for_inference(network, self.device, fast_conv)
         self.memory_policy = memory
         self.info: VideoInfo | None = None
 
