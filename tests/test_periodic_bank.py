@@ -27,7 +27,7 @@ def write(bank: PeriodicBank, index: int, objects: int = 2) -> None:
 
 def reference_read(keys: torch.Tensor, values: torch.Tensor, query: torch.Tensor, top_k: int | None, similarity) -> torch.Tensor:
     """Dense definition: softmax over the top-k affinities per query column, zero elsewhere."""
-    affinity = similarity(keys, query)
+    affinity = similarity(keys, query).T  # [M, N]
     weights = torch.zeros_like(affinity)
     for j in range(query.shape[1]):
         column = affinity[:, j]
@@ -43,8 +43,8 @@ def test_similarities_match_their_definitions():
     distance = ((m[:, :, None] - q[:, None, :]) ** 2).sum(0)
     # -|m - q|^2 / sqrt(C) up to the per-query |q|^2 / sqrt(C)
     expected = (-distance + (q**2).sum(0)) / math.sqrt(CK)
-    torch.testing.assert_close(neg_sq_l2(m, q), expected, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(scaled_dot(m, q), m.T @ q / math.sqrt(CK))
+    torch.testing.assert_close(neg_sq_l2(m, q), expected.T, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(scaled_dot(m, q), q.T @ m / math.sqrt(CK))
 
 
 def test_schedule_first_given_then_every_nth_never_last():
@@ -154,3 +154,14 @@ def test_reset_forgets_everything_and_bad_settings_raise():
     for settings in ({"every": 0}, {"top_k": 0}, {"max_frames": 0}):
         with pytest.raises(ValueError):
             PeriodicBank(**settings)
+
+
+@pytest.mark.parametrize("top_k", [3, None])
+def test_reading_in_blocks_of_queries_changes_nothing(top_k, monkeypatch):
+    from methods.memory import similarity
+
+    g = torch.Generator().manual_seed(4)
+    keys, values, query = torch.randn(CK, 50, generator=g), torch.randn(2, CV, 50, generator=g), torch.randn(CK, 23, generator=g)
+    whole = similarity.read_values(keys, values, query, "l2", top_k)
+    monkeypatch.setattr(similarity, "AFFINITY_BLOCK", 7 * 50)  # 7 queries per block, the last one short
+    torch.testing.assert_close(similarity.read_values(keys, values, query, "l2", top_k), whole)

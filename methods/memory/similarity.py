@@ -23,17 +23,23 @@ Similarity = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def scaled_dot(keys: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
-    """Memory keys [C, M], query keys [C, N] -> [M, N]: k.q / sqrt(C)."""
-    return (keys.transpose(0, 1) @ query) / math.sqrt(keys.shape[0])
+    """Memory keys [C, M], query keys [C, N] -> [N, M]: k.q / sqrt(C)."""
+    return (query.transpose(0, 1) @ keys) / math.sqrt(keys.shape[0])
 
 
 def neg_sq_l2(keys: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
-    """Memory keys [C, M], query keys [C, N] -> [M, N]: (2 k.q - |k|^2) / sqrt(C)."""
-    return (2 * (keys.transpose(0, 1) @ query) - keys.pow(2).sum(0).unsqueeze(1)) / math.sqrt(keys.shape[0])
+    """Memory keys [C, M], query keys [C, N] -> [N, M]: (2 k.q - |k|^2) / sqrt(C), one
+    fused multiply-add over the affinity."""
+    scale = 1 / math.sqrt(keys.shape[0])
+    return torch.addmm(keys.pow(2).sum(0), query.transpose(0, 1), keys, beta=-scale, alpha=2 * scale)
 
 
 SIMILARITIES: dict[str, Similarity] = {"dot": scaled_dot, "l2": neg_sq_l2}
 """By parameter value: ``similarity=dot`` or ``similarity=l2``."""
+
+AFFINITY_BLOCK = 1 << 24
+"""Affinity entries computed at once (64 MiB in float32): queries are read in blocks, so a
+long video's memory never needs a dense [N, M] affinity."""
 
 
 def read_values(
@@ -45,12 +51,21 @@ def read_values(
 ) -> torch.Tensor:
     """Values [..., Cv, M] read through keys [C, M] for query [C, N] -> [..., Cv, N] (float32).
 
-    With ``top_k`` the k selected entries are gathered, so only k of the M values per
-    query position are touched and no dense weight matrix is built.
+    The affinity is query-major ([N, M]: a query's similarities are contiguous, so the
+    softmax and top-k run along rows) and built one block of queries at a time. With
+    ``top_k`` only the k selected values per query position are gathered; no dense weight
+    matrix is built.
     """
-    affinity = SIMILARITIES[similarity](keys, query)  # [M, N]
-    if top_k is None or top_k >= affinity.shape[0]:
-        return values.float() @ torch.softmax(affinity.float(), dim=0)
-    best, index = affinity.topk(top_k, dim=0)  # [k, N]
-    weights = torch.softmax(best.float(), dim=0)
-    return (values[..., index].float() * weights).sum(dim=-2)
+    values = values.float()
+    count, size = query.shape[-1], keys.shape[-1]
+    out = values.new_empty((*values.shape[:-1], count))
+    step = max(1, AFFINITY_BLOCK // max(size, 1))
+    for start in range(0, count, step):
+        block = slice(start, start + step)
+        affinity = SIMILARITIES[similarity](keys, query[:, block]).float()  # [n, M]
+        if top_k is None or top_k >= size:
+            out[..., block] = values @ torch.softmax(affinity, dim=1).transpose(0, 1)
+        else:
+            best, index = affinity.topk(top_k, dim=1)  # [n, k]
+            out[..., block] = (values[..., index] * torch.softmax(best, dim=1)).sum(dim=-1)
+    return out
