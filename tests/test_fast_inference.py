@@ -76,7 +76,10 @@ def test_for_inference_keeps_the_official_arithmetic_when_asked():
     assert not any(type(m) is NNPACKConv2d for m in plain.modules())
     fast = for_inference(copy.deepcopy(network), torch.device("cpu"))
     assert not any(isinstance(m, nn.BatchNorm2d) for m in fast.modules())
-    assert any(type(m) is NNPACKConv2d for m in fast.modules()) == nnpack_ready()
+    # the trunk stays on oneDNN, channels-last; the convolution after it goes to NNPACK
+    assert fast[0].channels_last and not any(type(m) is NNPACKConv2d for m in fast[0].modules())
+    assert fast[0].conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    assert (type(fast[1]) is NNPACKConv2d) == nnpack_ready()
     assert not any(p.requires_grad for p in fast.parameters())
     x = torch.randn(1, 3, 64, 64)
     with torch.inference_mode():

@@ -132,6 +132,7 @@ class ResNet(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
         self.stage_names = tuple(stage_names)
+        self.channels_last = False  # see use_channels_last
         self.channels = [64]
         cin = 64
         for index, name in enumerate(self.stage_names):
@@ -147,7 +148,16 @@ class ResNet(nn.Module):
             for block in getattr(self, name):
                 block.fold_batchnorm()
 
+    def use_channels_last(self) -> None:
+        """Keep weights and activations channels-last: oneDNN's CPU convolutions, the
+        1x1 ones above all, run about 1.3x faster on this layout (bench/NOTES.md).
+        Outputs stay channels-last; torch's operations accept either layout."""
+        self.to(memory_format=torch.channels_last)
+        self.channels_last = True
+
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         stem = self.relu(self.bn1(self.conv1(x)))
         features = [stem]
         x = self.maxpool(stem)
