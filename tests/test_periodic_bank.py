@@ -161,7 +161,7 @@ def test_reading_in_blocks_of_queries_changes_nothing(top_k, monkeypatch):
     from methods.memory import similarity
 
     g = torch.Generator().manual_seed(4)
-    keys, values, query = torch.randn(CK, 50, generator=g), torch.randn(2, CV, 50, generator=g), torch.randn(CK, 23, generator=g)
+    keys, values, query = torch.randn(CK, 50, generator=g), torch.randn(2, 50, CV, generator=g), torch.randn(CK, 23, generator=g)
     whole = similarity.read_values(keys, values, query, "l2", top_k)
     monkeypatch.setattr(similarity, "AFFINITY_BLOCK", 7 * 50)  # 7 queries per block, the last one short
     torch.testing.assert_close(similarity.read_values(keys, values, query, "l2", top_k), whole)

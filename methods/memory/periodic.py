@@ -53,7 +53,8 @@ class PeriodicBank(MemoryPolicy):
     def reset(self, num_objects: int) -> None:
         self._num_objects = num_objects
         self._keys: torch.Tensor | None = None  # [Ck, capacity * N]
-        self._values: torch.Tensor | None = None  # [K, Cv, capacity * N]
+        # values position-major: a read gathers whole rows of Cv channels, not Cv scattered ones
+        self._values: torch.Tensor | None = None  # [K, capacity * N, Cv]
         self._n = 0  # positions per frame
         self._slot_frame: list[int] = []  # frame index held by each used slot
         self._object_slots: list[set[int]] = [set() for _ in range(num_objects)]
@@ -81,7 +82,7 @@ class PeriodicBank(MemoryPolicy):
         if self._keys is None:
             return 0
         key_bytes = len(self._slot_frame) * self._n * self._keys.shape[0] * self._keys.element_size()
-        value_bytes = sum(self.stored_features()) * self._values.shape[1] * self._values.element_size()
+        value_bytes = sum(self.stored_features()) * self._values.shape[2] * self._values.element_size()
         return key_bytes + value_bytes
 
     # --- writing -----------------------------------------------------------------
@@ -107,13 +108,13 @@ class PeriodicBank(MemoryPolicy):
         n = key.shape[-1]
         if self._keys is None:
             self._n = n
-            self._allocate(key, values, slots=2 if self.max_frames is None else min(2, self.max_frames))
+            self._allocate(key, values.shape[0], values.shape[1], values.dtype, slots=2 if self.max_frames is None else min(2, self.max_frames))
         elif n != self._n:
             raise ValueError(f"a frame of {n} positions; this video's frames have {self._n}")
         slot = self._free_slot()
         columns = slice(slot * n, (slot + 1) * n)
         self._keys[:, columns] = key
-        self._values[:, :, columns] = values
+        self._values[:, columns] = values.transpose(1, 2)
         if slot == len(self._slot_frame):
             self._slot_frame.append(index)
         else:
@@ -126,9 +127,9 @@ class PeriodicBank(MemoryPolicy):
                 self._first_slot[k] = slot
         self._last_write = index
 
-    def _allocate(self, key: torch.Tensor, values: torch.Tensor, slots: int) -> None:
+    def _allocate(self, key: torch.Tensor, objects: int, channels: int, dtype: torch.dtype, slots: int) -> None:
         self._keys = key.new_empty((key.shape[0], slots * self._n))
-        self._values = values.new_zeros((values.shape[0], values.shape[1], slots * self._n))
+        self._values = key.new_zeros((objects, slots * self._n, channels), dtype=dtype)
 
     def _free_slot(self) -> int:
         used = len(self._slot_frame)
@@ -145,9 +146,9 @@ class PeriodicBank(MemoryPolicy):
         if self.max_frames is not None:
             slots = max(min(slots, self.max_frames), len(self._slot_frame) + 1)
         keys, values = self._keys, self._values
-        self._allocate(keys, values, slots)
+        self._allocate(keys, values.shape[0], values.shape[2], values.dtype, slots)
         self._keys[:, : keys.shape[1]] = keys
-        self._values[:, :, : values.shape[2]] = values
+        self._values[:, : values.shape[1]] = values
 
     # --- reading -----------------------------------------------------------------
     def read(self, query: torch.Tensor) -> Readout:
@@ -156,7 +157,7 @@ class PeriodicBank(MemoryPolicy):
         q = query[0] if query.dim() == 3 else query
         if self._keys is None:
             raise ValueError("read from an empty memory bank")
-        out = q.new_zeros((self._num_objects, self._values.shape[1], q.shape[-1]), dtype=self._values.dtype)
+        out = q.new_zeros((self._num_objects, self._values.shape[2], q.shape[-1]), dtype=self._values.dtype)
         groups: dict[tuple[int, ...], list[int]] = {}
         for k, slots in enumerate(self._object_slots):
             groups.setdefault(tuple(sorted(slots)), []).append(k)
@@ -170,7 +171,7 @@ class PeriodicBank(MemoryPolicy):
                 starts = torch.tensor(slots, device=q.device) * self._n
                 columns = (starts[:, None] + torch.arange(self._n, device=q.device)).flatten()
             keys = self._keys[:, columns]
-            values = self._values[:, :, columns]
+            values = self._values[:, columns]
             if len(objects) < self._num_objects:
                 values = values[objects]
             out[objects] = read_values(keys, values, q, self.similarity, self.top_k).to(out.dtype)

@@ -203,7 +203,7 @@ class PixelAdaptiveMemory(MemoryPolicy):
                     raise RuntimeError("pixel-adaptive memory: read before any frame was written")
                 outputs.append(q.new_zeros(self._value_channels, q.shape[-1]))
             else:
-                outputs.append(read_values(keys, values, q, self.similarity, self.top_k))
+                outputs.append(read_values(keys, values.transpose(0, 1), q, self.similarity, self.top_k))
         self._matched = matched
         return Readout(torch.stack(outputs))
 

@@ -49,23 +49,26 @@ def read_values(
     similarity: str = "dot",
     top_k: int | None = None,
 ) -> torch.Tensor:
-    """Values [..., Cv, M] read through keys [C, M] for query [C, N] -> [..., Cv, N] (float32).
+    """Values [..., M, Cv] (position-major) read through keys [C, M] for query [C, N] ->
+    [..., Cv, N] (float32).
 
     The affinity is query-major ([N, M]: a query's similarities are contiguous, so the
     softmax and top-k run along rows) and built one block of queries at a time. With
-    ``top_k`` only the k selected values per query position are gathered; no dense weight
-    matrix is built.
+    ``top_k`` only the k selected value rows per query position are gathered and
+    weighed; no dense weight matrix is built.
     """
     values = values.float()
     count, size = query.shape[-1], keys.shape[-1]
-    out = values.new_empty((*values.shape[:-1], count))
+    out = values.new_empty((*values.shape[:-2], values.shape[-1], count))
     step = max(1, AFFINITY_BLOCK // max(size, 1))
     for start in range(0, count, step):
         block = slice(start, start + step)
         affinity = SIMILARITIES[similarity](keys, query[:, block]).float()  # [n, M]
         if top_k is None or top_k >= size:
-            out[..., block] = values @ torch.softmax(affinity, dim=1).transpose(0, 1)
+            read = torch.softmax(affinity, dim=1) @ values  # [..., n, Cv]
         else:
             best, index = affinity.topk(top_k, dim=1)  # [n, k]
-            out[..., block] = (values[..., index] * torch.softmax(best, dim=1)).sum(dim=-1)
+            rows = values[..., index, :]  # [..., n, k, Cv]
+            read = (torch.softmax(best, dim=1).unsqueeze(-2) @ rows).squeeze(-2)  # [..., n, Cv]
+        out[..., block] = read.transpose(-1, -2)
     return out
