@@ -1,14 +1,17 @@
-"""The official STCN code timed on this machine, on the same frames and weights as ours.
+"""The official STCN and SWEM code timed on this machine, on the same frames and weights as ours.
 
 Issue 8 asks for our methods to be faster than the official pipelines "compared at the
-same time of day": this runs a checkout of hkchengrex/STCN (never copied into the
-project) on the first frames of a DAVIS 2016 sequence at 480p, loaded with the
+same time of day": this runs checkouts of hkchengrex/STCN and lmm077/SWEM (never
+copied into the project) on the first frames of a DAVIS 2016 sequence at 480p, loaded with the
 synthetic official-layout weights our benchmarks use, and reports its median s/frame
 next to ours from the same process, with how far the two outputs agree.
 
-The official code is driven as its ``eval_davis_2016.py`` drives it (``InferenceCore``:
-``interact`` on frame 0, then ``do_pass``; top-20, memory every 5th frame), with two
-stand-ins, both outside its files:
+STCN is driven as its ``eval_davis_2016.py`` drives it (``InferenceCore``: ``interact``
+on frame 0, then ``do_pass``; top-20, memory every 5th frame). SWEM's network is called
+in the order its ``SWEMEvaluator.evaluate_davis_seq`` calls it (frames /255, bicubic to
+480x864; encode_key, match, segment, encode_value, memorize), with its eval.py
+defaults (128 bases, 4 EM iterations, tau 0.05, top-64) and torch's seed 0 before the
+video, as the conformance cases were made. Stand-ins, all outside their files:
 
 - ``torchvision.models.resnet50``: torchvision cannot be imported here; the stand-in
   returns our ResNet-50 trunk (``methods.backbones.resnet``), which has torchvision's
@@ -18,11 +21,18 @@ stand-ins, both outside its files:
   loader then keeps the random initialisation, which the checkpoint overwrites).
 - CUDA: its inference core moves tensors with ``.cuda()`` and allocates on
   ``device='cuda'``; inside ``on_cpu()`` those stay on the CPU.
+- SWEM's key encoder loads ImageNet weights from local files named in ``model_dirs``,
+  which its ``mod_resnet`` does not define (the release does not import as it is):
+  files holding the stand-in trunks' own weights take their place.
+- SWEM's package ``__init__`` files import its trainers and datasets (tqdm, cv2,
+  easydict), which inference does not use: its packages are registered bare, so that
+  only the network's files load. Its ``methods`` package shares our package's name;
+  ours is set aside meanwhile.
 
-A frame's time is the wall time between the starts of consecutive frames (the official
-core starts every frame with ``encode_key``); frame 0 (the given mask) is left out.
+A frame's time is the wall time between the starts of consecutive frames; frame 0 (the
+given mask) is left out.
 
-    python bench/official.py --stcn CHECKOUT [--sequence blackswan] [--frames 8] [--threads 2]
+    python bench/official.py [--stcn CHECKOUT] [--swem CHECKOUT] [--sequence blackswan] [--frames 8] [--threads 2]
 """
 
 from __future__ import annotations
@@ -108,6 +118,79 @@ def checkout_on_path(checkout: Path):
             del sys.modules[name]
 
 
+@contextlib.contextmanager
+def bare_packages(checkout: Path, packages: list[str]):
+    """The checkout's ``packages`` (dotted names) as package modules whose ``__init__``
+    does not run; modules already loaded under those names (ours) are set aside and
+    restored afterwards, with everything the checkout loaded forgotten."""
+    top = {name.split(".")[0] for name in packages}
+    ours = {name: module for name, module in sys.modules.items() if name.split(".")[0] in top}
+    for name in ours:
+        del sys.modules[name]
+    try:
+        with checkout_on_path(checkout):
+            for name in packages:
+                package = types.ModuleType(name)
+                package.__path__ = [str(checkout.joinpath(*name.split(".")))]
+                sys.modules[name] = package
+            yield
+    finally:
+        for name in [n for n in sys.modules if n.split(".")[0] in top]:
+            del sys.modules[name]
+        sys.modules.update(ours)
+
+
+def official_swem(checkout: Path, frames: list[np.ndarray], mask: np.ndarray):
+    """Seconds per frame and the official foreground probabilities [T, H, W] (frame 0:
+    the given mask) of a one-object video."""
+    if not (checkout / "methods" / "SWEM" / "swem.py").is_file():
+        raise SystemExit(f"{checkout}: no methods/SWEM/swem.py; give --swem a checkout of lmm077/SWEM")
+    packages = ["methods", "methods.SWEM", "methods.basic_modules"]
+    with tempfile.TemporaryDirectory() as scratch, bare_packages(checkout, packages), on_cpu(), torch.inference_mode():
+        import torch.nn.functional as F
+        from conformance import write_checkpoint
+        from methods.basic_modules import mod_resnet
+
+        # The release imports ``model_dirs`` (paths of local ImageNet weights its key
+        # encoder loads) from mod_resnet, which does not define it: stand-in files
+        # holding the stand-in trunks' own weights (the checkpoint replaces them).
+        mod_resnet.model_dirs = {}
+        for arch in ("resnet50", "resnet18"):
+            mod_resnet.model_dirs[arch] = Path(scratch) / f"{arch}.pth"
+            torch.save(getattr(torchvision_stand_in().models, arch)().state_dict(), mod_resnet.model_dirs[arch])
+        from methods.SWEM.swem import SWEM
+
+        config = types.SimpleNamespace(KEYDIM=128, VALDIM=512, NUM_BASES=128, NUM_EM_ITERS=4, EM_TAU=0.05, TOPL=64,
+                                       SINGLE_OBJ=False, BACKBONE="resnet50", IMAGE_PRETRAIN=False, DEVICE="cpu")
+        network = SWEM(config).eval()
+        network.load_state_dict(torch.load(write_checkpoint("swem", Path(scratch) / "swem.pth"), weights_only=True))
+        out_size = mask.shape
+        video = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 255
+        video = F.interpolate(video, size=(480, 864), mode="bicubic", align_corners=False)[None]  # [1, T, 3, h, w]
+        size = video.shape[-2:]
+        one_hot = torch.from_numpy(np.stack([mask == 0, mask > 0]).astype(np.float32))[None]  # [1, 2, H, W]
+        torch.manual_seed(0)
+        starts = [time.perf_counter()]
+        key, _, s16, _, _ = network("encode_key", video[:, 0])
+        value = network("encode_value", video[:, 0], F.interpolate(one_hot, size=size, mode="nearest"), s16)
+        network("init", key, value, one_hot)
+        probs = [one_hot[0, 1].numpy()]
+        count = video.shape[1]
+        for i in range(1, count):
+            starts.append(time.perf_counter())
+            key, query_value, s16, s8, s4 = network("encode_key", video[:, i])
+            context, n = network("match", key, query_value)
+            _, prob = network("segment", n, context, s8, s4, None, out_size)
+            probs.append(prob[0, 1].numpy())
+            hard = (prob.argmax(dim=1, keepdim=True) == torch.arange(n + 1).view(1, -1, 1, 1)).float()
+            if i < count - 1:
+                prob = F.interpolate(prob, size=size, mode="bilinear", align_corners=False)
+                value = network("encode_value", video[:, i], prob, s16)
+                network("memorize", key, value, hard, prob)
+        starts.append(time.perf_counter())
+        return list(np.diff(starts)), np.stack(probs)
+
+
 def official_stcn(checkout: Path, frames: list[np.ndarray], mask: np.ndarray, top_k: int = 20, mem_every: int = 5):
     """Seconds per frame (frame 0 included, as the first entry) and the official
     foreground probabilities [T, H, W] of a one-object video."""
@@ -147,34 +230,54 @@ def official_stcn(checkout: Path, frames: list[np.ndarray], mask: np.ndarray, to
         return list(np.diff(starts)), prob.numpy()
 
 
-def ours(frames: list[np.ndarray], mask: np.ndarray) -> tuple[list[float], np.ndarray]:
-    method = frame_time.build_method("stcn", [])
+def ours(name: str, frames: list[np.ndarray], mask: np.ndarray) -> tuple[list[float], np.ndarray]:
+    method = frame_time.build_method(name, [])
     table = frame_time.time_frames(method, frames, mask)
     method.start(frame_time.video_info("again", len(frames), mask))
     prob = [method.step(f, mask if t == 0 else None, t == len(frames) - 1)[1].numpy() for t, f in enumerate(frames)]
     return table.total_s.tolist(), np.stack(prob)
 
 
+OFFICIAL = {"stcn": official_stcn, "swem": official_swem}
+
+
+def compare(name: str, checkout: Path, frames: list[np.ndarray], mask: np.ndarray) -> dict:
+    """The official and our s/frame (medians over frames 1..), the speed-up, and how far
+    the outputs agree."""
+    official_times, official_prob = OFFICIAL[name](checkout, frames, mask)
+    our_times, our_prob = ours(name, frames, mask)
+    return {
+        "method": name,
+        "official_s": statistics.median(official_times[1:]),
+        "ours_s": statistics.median(our_times[1:]),
+        "speedup": statistics.median(official_times[1:]) / statistics.median(our_times[1:]),
+        "mask_agreement": float(((official_prob > 0.5) == (our_prob > 0.5)).mean()),
+        "max_prob_diff": float(np.abs(official_prob - our_prob).max()),
+        "official_frames_s": " ".join(f"{t:.2f}" for t in official_times),
+        "our_frames_s": " ".join(f"{t:.2f}" for t in our_times),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stcn", type=Path, required=True, help="a checkout of hkchengrex/STCN")
+    parser.add_argument("--stcn", type=Path, help="a checkout of hkchengrex/STCN")
+    parser.add_argument("--swem", type=Path, help="a checkout of lmm077/SWEM")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "davis2016-val")
     parser.add_argument("--sequence", default="blackswan")
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    checkouts = {name: getattr(args, name) for name in OFFICIAL if getattr(args, name)}
+    if not checkouts:
+        parser.error("give at least one checkout: --stcn, --swem")
     torch.set_num_threads(args.threads)
     frames, mask = frame_time.load_sequence(args.data, args.sequence, args.frames)
-
-    official_times, official_prob = official_stcn(args.stcn, frames, mask)
-    our_times, our_prob = ours(frames, mask)
-    official_s, our_s = statistics.median(official_times[1:]), statistics.median(our_times[1:])
-    agree = ((official_prob > 0.5) == (our_prob > 0.5)).mean()
-    print(f"stcn {args.sequence} {mask.shape[0]}x{mask.shape[1]}, {args.threads} threads, frames 1..{args.frames - 1}:")
-    print(f"  official {official_s:.3f} s/frame  {' '.join(f'{t:.2f}' for t in official_times)}")
-    print(f"  ours     {our_s:.3f} s/frame  {' '.join(f'{t:.2f}' for t in our_times)}")
-    print(f"  speed-up {official_s / our_s:.2f}x; masks agree on {100 * agree:.3f} % of pixels, "
-          f"max |prob difference| {np.abs(official_prob - our_prob).max():.2e}")
+    print(f"{args.sequence} {mask.shape[0]}x{mask.shape[1]}, {args.threads} threads, median over frames 1..{args.frames - 1}")
+    for name, checkout in checkouts.items():
+        row = compare(name, checkout, frames, mask)
+        print(f"{name}: official {row['official_s']:.3f} s/frame, ours {row['ours_s']:.3f}: {row['speedup']:.2f}x; "
+              f"masks agree on {100 * row['mask_agreement']:.3f} % of pixels, max |prob difference| {row['max_prob_diff']:.1e}")
+        print(f"  official {row['official_frames_s']}\n  ours     {row['our_frames_s']}")
 
 
 if __name__ == "__main__":
