@@ -191,6 +191,46 @@ def official_swem(checkout: Path, frames: list[np.ndarray], mask: np.ndarray):
         return list(np.diff(starts)), np.stack(probs)
 
 
+def official_swiftnet(checkout: Path, frames: list[np.ndarray], mask: np.ndarray, mem_every: int = 5):
+    """Seconds per frame (frame 0: nothing happens there) and the official foreground
+    probabilities [T, H, W] of a one-object video."""
+    if not (checkout / "swiftnet.py").is_file():
+        raise SystemExit(f"{checkout}: no swiftnet.py; give --swiftnet a checkout of haochenheheda/SwiftNet")
+    # its helpers import cv2 for its data loading, which inference does not use
+    with tempfile.TemporaryDirectory() as scratch, checkout_on_path(checkout), on_cpu(), torch.inference_mode():
+        sys.modules.setdefault("cv2", types.ModuleType("cv2"))
+        import torch.nn.functional as F
+        from conformance import write_checkpoint
+        from swiftnet import SwiftNet
+
+        state = torch.load(write_checkpoint("swiftnet", Path(scratch) / "swiftnet.pth"), weights_only=True)
+        network = SwiftNet().eval()
+        network.load_state_dict({name.removeprefix("module."): value for name, value in state.items()})
+        # as its DAVIS loader gives them: [1, 3, H, W] in [0, 1], one-hot over 11 slots
+        video = [torch.from_numpy(np.array(f)).permute(2, 0, 1)[None].float() / 255 for f in frames]
+        one_hot = torch.zeros(1, 11, *mask.shape)
+        one_hot[0, 0], one_hot[0, 1] = torch.from_numpy(mask == 0), torch.from_numpy(mask > 0)
+        objects = torch.tensor([1])
+        probs, seconds = [one_hot[0, 1].numpy()], [0.0]
+        previous, estimate, taps = video[0], one_hot, None
+        for t in range(1, len(video)):
+            start = time.perf_counter()
+            # the previous frame's key and value (every frame: SwiftNet's temporary memory)
+            if taps is None:
+                key, value = network(previous, estimate, None, None, None, None, objects, first_frame_flag=True)
+            else:
+                key, value = network(previous, estimate, *taps, objects, first_frame_flag=False)
+            these = (key, value) if t == 1 else (torch.cat([keys, key], dim=2), torch.cat([values, value], dim=2))
+            logit, *taps = network(video[t], *these, objects)
+            estimate = F.softmax(logit, dim=1)
+            if (t - 1) % mem_every == 0:
+                keys, values = these if t == 1 else network.Memory_update(keys, values, key, value)
+            previous = video[t]
+            seconds.append(time.perf_counter() - start)
+            probs.append(estimate[0, 1].numpy())
+        return seconds, np.stack(probs)
+
+
 def official_stcn(checkout: Path, frames: list[np.ndarray], mask: np.ndarray, top_k: int = 20, mem_every: int = 5):
     """Seconds per frame (frame 0 included, as the first entry) and the official
     foreground probabilities [T, H, W] of a one-object video."""
@@ -238,7 +278,7 @@ def ours(name: str, frames: list[np.ndarray], mask: np.ndarray) -> tuple[list[fl
     return table.total_s.tolist(), np.stack(prob)
 
 
-OFFICIAL = {"stcn": official_stcn, "swem": official_swem}
+OFFICIAL = {"stcn": official_stcn, "swiftnet": official_swiftnet, "swem": official_swem}
 
 
 def compare(name: str, checkout: Path, frames: list[np.ndarray], mask: np.ndarray) -> dict:
@@ -261,6 +301,7 @@ def compare(name: str, checkout: Path, frames: list[np.ndarray], mask: np.ndarra
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stcn", type=Path, help="a checkout of hkchengrex/STCN")
+    parser.add_argument("--swiftnet", type=Path, help="a checkout of haochenheheda/SwiftNet")
     parser.add_argument("--swem", type=Path, help="a checkout of lmm077/SWEM")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "davis2016-val")
     parser.add_argument("--sequence", default="blackswan")
@@ -269,7 +310,7 @@ def main() -> None:
     args = parser.parse_args()
     checkouts = {name: getattr(args, name) for name in OFFICIAL if getattr(args, name)}
     if not checkouts:
-        parser.error("give at least one checkout: --stcn, --swem")
+        parser.error("give at least one checkout: --stcn, --swiftnet, --swem")
     torch.set_num_threads(args.threads)
     frames, mask = frame_time.load_sequence(args.data, args.sequence, args.frames)
     print(f"{args.sequence} {mask.shape[0]}x{mask.shape[1]}, {args.threads} threads, median over frames 1..{args.frames - 1}")
