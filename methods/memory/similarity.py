@@ -23,8 +23,9 @@ Similarity = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def scaled_dot(keys: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
-    """Memory keys [C, M], query keys [C, N] -> [N, M]: k.q / sqrt(C)."""
-    return (query.transpose(0, 1) @ keys) / math.sqrt(keys.shape[0])
+    """Memory keys [C, M], query keys [C, N] -> [N, M]: k.q / sqrt(C) (the scale applied to
+    the small query, not to the affinity)."""
+    return (query.transpose(0, 1) / math.sqrt(keys.shape[0])) @ keys
 
 
 def neg_sq_l2(keys: torch.Tensor, query: torch.Tensor) -> torch.Tensor:

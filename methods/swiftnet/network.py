@@ -67,14 +67,22 @@ class LightAggregationEncoder(nn.Module):
 
     def forward(self, taps: Taps, mask: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
         """Taps of one frame (batch 1), masks [K, 1, H, W] -> features [K, 256, H/16, W/16]."""
-        mask_small = F.pixel_unshuffle(mask, STRIDE)
-        others_small = F.pixel_unshuffle(others, STRIDE)
-        x = F.relu(taps.c1 + self.conv1_m(mask) + self.conv1_o(others))
+        # conv_m(mask) + conv_o(others) is one convolution of the stacked pair with the
+        # stacked weights: one pass over the full-size maps instead of two and an add
+        pair = torch.cat([mask, others], dim=1)
+        x = F.relu(taps.c1 + F.conv2d(pair, _stacked(self.conv1_m, self.conv1_o), stride=2, padding=3))
         x = F.relu(taps.r2 + self.conv_fusion1(x))
         x = F.relu(taps.r3 + self.conv_fusion2(x))
-        x = F.relu(taps.r4 + self.conv2_m(mask_small) + self.conv2_o(others_small) + self.conv_fusion3(x))
+        pair_small = F.pixel_unshuffle(pair, STRIDE)  # [mask's 256 channels, others' 256]
+        masks_small = F.conv2d(pair_small, _stacked(self.conv2_m, self.conv2_o), padding=1)
+        x = F.relu(taps.r4 + masks_small + self.conv_fusion3(x))
         x = F.relu(self.conv_fusion4(x))
         return F.relu(self.conv_fusion5(x))
+
+
+def _stacked(first: nn.Conv2d, second: nn.Conv2d) -> torch.Tensor:
+    """The weights of two bias-free convolutions side by side along the input channels."""
+    return torch.cat([first.weight, second.weight], dim=1)
 
 
 class KeyValue(nn.Module):
