@@ -4,11 +4,18 @@ Measures, in this order and in one process (so every ratio compares figures take
 together): the evaluator's CPU time on DAVIS 2016 val predictions (and the reference
 evaluators' when their checkouts are given); the convolution and matmul references;
 each method's s/frame by stage at 480p on synthetic official-layout weights, its FLOPs
-per frame and stage, and the GFLOP/s that makes; telemetry's overhead; the redundancy
-analyses' frames/s; the demo's wall time. The s/frame anchors are the official
-implementations' figures measured earlier on this machine (issue 8), not in this run.
+per frame and stage, and the GFLOP/s that makes; STCN's memory read at 20 stored frames;
+telemetry's overhead; the redundancy analyses' frames/s; the demo's wall time.
+
+Anchors: with ``--official NAME=CHECKOUT`` the official code is timed in this run, on
+the same frames and weights (``bench/official.py``); otherwise the figures measured on
+this machine when issue 8 was written stand in. FLOPs are those of the direct
+convolutions the networks define (counted with ``fast_conv=false``): NNPACK's Winograd
+does fewer multiplications for the same result, so a stage's GFLOP/s can exceed the
+convolution reference.
 
     python bench/run.py [--quick] [--out bench/results/<timestamp>] [--device cpu|cuda] [--threads 2]
+        [--official stcn=PATH] [--official swiftnet=PATH] [--official swem=PATH]
         [--reference-evaluator davis2017-evaluation=PATH] [--reference-evaluator vos-benchmark=PATH]
         [--reference-python PYTHON]
 
@@ -42,6 +49,8 @@ from rich.table import Table  # noqa: E402
 import eval_speed  # noqa: E402
 import flops  # noqa: E402
 import frame_time  # noqa: E402
+import memory_read  # noqa: E402
+import official  # noqa: E402
 import redundancy_speed  # noqa: E402
 import telemetry_overhead  # noqa: E402
 from methods.base import STAGES  # noqa: E402
@@ -51,7 +60,10 @@ from vosbench.telemetry.environment import environment as machine_environment  #
 METHODS = ("stcn", "swiftnet", "swem")
 # Official code as released, float32, 2 threads, DAVIS 480p, median s/frame (issue 8).
 OFFICIAL_S_PER_FRAME = {"stcn": 1.24, "swiftnet": 0.43, "swem": 1.48}
-OFFICIAL_LABEL = "official, measured earlier on this machine"
+OFFICIAL_LABEL = "official, measured earlier on this machine (issue 8)"
+OFFICIAL_RUN_LABEL = "official code, this run (same frames and weights)"
+# STCN's memory read at 20 stored frames, official code (issue 8)
+OFFICIAL_READ_S = 1.4
 REFERENCE_EVALUATORS = ("davis2017-evaluation", "vos-benchmark")
 
 
@@ -113,7 +125,7 @@ def reference_rows(device: str, repeats: int) -> tuple[list[Row], float, float]:
 
 
 def method_rows(name: str, frames: list[np.ndarray], mask: np.ndarray, device: str, conv: float,
-                matmul: float) -> list[Row]:
+                matmul: float, checkout: Path | None = None) -> list[Row]:
     """s/frame by stage, FLOPs per frame and stage, achieved GFLOP/s, over frames 1.. (0 only memorizes).
 
     The total is the median, as the anchors are; a stage is the mean, so that a periodic
@@ -121,16 +133,23 @@ def method_rows(name: str, frames: list[np.ndarray], mask: np.ndarray, device: s
     """
     method = frame_time.build_method(name, [], device=device)
     times = frame_time.time_frames(method, frames, mask, "bench")
-    counts = flops.count_frames(method, frame_time.video_info("bench", len(frames), mask), frames, mask, STAGES)
+    direct = frame_time.build_method(name, ["fast_conv=false"], device=device)
+    counts = flops.count_frames(direct, frame_time.video_info("bench", len(frames), mask), frames, mask, STAGES)
     times, counts = times.iloc[1:], counts.iloc[1:]
     rows = []
+    anchor, source = OFFICIAL_S_PER_FRAME.get(name), OFFICIAL_LABEL
+    if checkout is not None and device == "cpu":
+        official_times, official_prob = official.OFFICIAL[name](checkout, frames, mask)
+        anchor, source = float(np.median(official_times[1:])), OFFICIAL_RUN_LABEL
+        ours = method_probabilities(method, frames, mask)
+        rows.append(Row("official_agreement", name, "mask pixels", float(((official_prob > 0.5) == (ours > 0.5)).mean()),
+                        "fraction"))
     for stage in ("total", *STAGES):
         seconds = float(times[f"{stage}_s"].median() if stage == "total" else times[f"{stage}_s"].mean())
         flop = float(counts[stage].mean())
         if stage == "total":
-            official = OFFICIAL_S_PER_FRAME.get(name)
-            rows.append(Row("s_per_frame", name, stage, seconds, "s", official, OFFICIAL_LABEL if official else "",
-                            official / seconds if official else None))
+            rows.append(Row("s_per_frame", name, stage, seconds, "s", anchor, source if anchor else "",
+                            anchor / seconds if anchor else None))
         else:
             rows.append(Row("s_per_frame", name, stage, seconds, "s"))
         rows.append(Row("gflop_per_frame", name, stage, flop / 1e9, "GFLOP"))
@@ -142,6 +161,22 @@ def method_rows(name: str, frames: list[np.ndarray], mask: np.ndarray, device: s
                 rows.append(Row("achieved_gflops", name, "total vs matmul", achieved, "GFLOP/s", matmul,
                                 "matmul, this run", achieved / matmul))
     return rows
+
+
+def method_probabilities(method, frames: list[np.ndarray], mask: np.ndarray) -> np.ndarray:
+    """The method's foreground probabilities [T, H, W] over the frames (one object)."""
+    method.start(frame_time.video_info("bench", len(frames), mask))
+    return np.stack([method.step(f, mask if t == 0 else None, t == len(frames) - 1)[1].numpy()
+                     for t, f in enumerate(frames)])
+
+
+def memory_read_rows(repeats: int, checkout: Path | None) -> list[Row]:
+    """STCN's read of a 20-frame bank, against the official bank timed now (with a checkout)
+    or the issue's figure."""
+    row = memory_read.measure([20], repeats=repeats, official_checkout=checkout).iloc[0]
+    anchor, source = (row.official_s, OFFICIAL_RUN_LABEL) if checkout else (OFFICIAL_READ_S, OFFICIAL_LABEL)
+    return [Row("memory_read_s", "stcn", "20 stored frames", float(row.ours_s), "s", float(anchor), source,
+                float(anchor / row.ours_s))]
 
 
 def telemetry_rows(device: str, options: dict) -> list[Row]:
@@ -199,6 +234,7 @@ def environment(args: argparse.Namespace, plan: Plan) -> dict:
         "plan": asdict(plan),
         "sequence": args.sequence,
         "anchors_s_per_frame": {"values": OFFICIAL_S_PER_FRAME, "source": OFFICIAL_LABEL},
+        "official_checkouts": {name: str(path) for name, path in args.official_checkouts.items()},
         "machine": machine,
     }
     if args.device == "cuda":
@@ -257,6 +293,18 @@ def parse_references(values: list[str]) -> dict[str, Path]:
     return references
 
 
+def parse_official(values: list[str]) -> dict[str, Path]:
+    checkouts = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or name not in official.OFFICIAL:
+            raise SystemExit(f"--official {value!r}: give NAME=PATH, NAME one of {', '.join(official.OFFICIAL)}")
+        if not Path(path).is_dir():
+            raise SystemExit(f"--official {value!r}: {path} is not a folder; give a checkout of the official {name}")
+        checkouts[name] = Path(path)
+    return checkouts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run of about a minute (no demo)")
@@ -270,8 +318,11 @@ def main() -> None:
     parser.add_argument("--reference-evaluator", action="append", default=[], metavar="NAME=PATH",
                         help=f"checkout of a reference evaluator: {', '.join(REFERENCE_EVALUATORS)}")
     parser.add_argument("--reference-python", default=sys.executable, help="interpreter for the reference evaluators")
+    parser.add_argument("--official", action="append", default=[], metavar="NAME=PATH",
+                        help=f"checkout of an official method, timed in this run as its anchor: {', '.join(official.OFFICIAL)}")
     args = parser.parse_args()
     references = parse_references(args.reference_evaluator)
+    args.official_checkouts = parse_official(args.official)
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: torch sees no CUDA device here; run with --device cpu")
     torch.set_num_threads(args.threads)
@@ -289,7 +340,9 @@ def main() -> None:
     frames, mask = frame_time.load_sequence(args.data, args.sequence, plan.frames)
     for name in METHODS:
         console.log(f"{name}: {len(frames)} frames of {args.sequence}, timed then counted")
-        rows += method_rows(name, frames, mask, args.device, conv, matmul)
+        rows += method_rows(name, frames, mask, args.device, conv, matmul, args.official_checkouts.get(name))
+    console.log("stcn memory read at 20 stored frames")
+    rows += memory_read_rows(plan.repeats, args.official_checkouts.get("stcn"))
     console.log("telemetry overhead")
     rows += telemetry_rows(args.device, plan.telemetry)
     console.log("redundancy analyses")

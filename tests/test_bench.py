@@ -53,7 +53,7 @@ def test_results_table_and_environment(bench, tmp_path):
     matmul = bench.flops.matmul_reference("cpu", repeats=1, size=64)
     rows += [bench.Row("reference_gflops", "matmul", "64^2", matmul, "GFLOP/s"),
              bench.Row("s_per_frame", "stcn", "total", 0.62, "s", 1.24, bench.OFFICIAL_LABEL, 2.0)]
-    args = argparse.Namespace(device="cpu", quick=True, sequence="blackswan")
+    args = argparse.Namespace(device="cpu", quick=True, sequence="blackswan", official_checkouts={})
     env = bench.environment(args, bench.QUICK)
     out = tmp_path / "results"
     bench.write_results(rows, env, out)

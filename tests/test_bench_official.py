@@ -1,0 +1,100 @@
+"""bench/official.py's stand-ins, and its timing of the official checkouts when they are
+given (VOSBENCH_OFFICIAL=FOLDER holding stcn/, swiftnet/ and swem/ checkouts): the
+official code cannot be downloaded here, so without it those tests skip."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conformance import spec
+
+ROOT = Path(__file__).resolve().parents[1]
+OFFICIAL = os.environ.get("VOSBENCH_OFFICIAL")
+
+
+def load(name: str):
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        module_spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+
+
+@pytest.fixture(scope="module")
+def official():
+    return load("official")
+
+
+def test_torchvision_stand_in_has_the_names_official_stcn_loads(official):
+    """The official key encoder is torchvision's ResNet-50 with layer1 kept as res2: every
+    trunk entry of an official checkpoint must exist, with its shape, in the stand-in."""
+    trunk = official.torchvision_stand_in().models.resnet50(pretrained=True).state_dict()
+    renamed = {"res2": "layer1"}
+    checked = 0
+    for name, shape in spec("stcn")["state_dict"]:
+        if not name.startswith("key_encoder.") or name.startswith(("key_encoder.key_proj",)):
+            continue
+        inner = name.removeprefix("key_encoder.")
+        head, _, rest = inner.partition(".")
+        inner = f"{renamed.get(head, head)}.{rest}" if rest else inner
+        assert inner in trunk and list(trunk[inner].shape) == list(shape), name
+        checked += 1
+    assert checked == len(trunk)  # and nothing in the stand-in that the checkpoint lacks
+
+
+def test_on_cpu_keeps_cuda_requests_on_the_cpu_and_restores_torch(official):
+    zeros, cuda = torch.zeros, torch.Tensor.cuda
+    with official.on_cpu():
+        assert torch.zeros(2, device="cuda").device.type == "cpu"
+        assert torch.ones(1).cuda().device.type == "cpu"
+        assert torch.hub.load_state_dict_from_url("https://example.invalid/w.pth") == {}
+    assert torch.zeros is zeros and torch.Tensor.cuda is cuda
+
+
+def test_bare_packages_load_a_checkout_beside_our_methods_package(official, tmp_path):
+    import methods.base as ours
+
+    package = tmp_path / "methods" / "inner"
+    package.mkdir(parents=True)
+    (tmp_path / "methods" / "__init__.py").write_text("raise ImportError('a package init that must not run')\n")
+    (package / "__init__.py").write_text("raise ImportError('nor this one')\n")
+    (package / "net.py").write_text("from .parts import VALUE\n")
+    (package / "parts.py").write_text("VALUE = 41 + 1\n")
+    with official.bare_packages(tmp_path, ["methods", "methods.inner"]):
+        from methods.inner import net
+
+        assert net.VALUE == 42
+    import methods.base
+
+    assert methods.base is ours and "methods.inner" not in sys.modules
+
+
+@pytest.mark.skipif(not OFFICIAL, reason="no official checkouts: set VOSBENCH_OFFICIAL=FOLDER with stcn/, swiftnet/, swem/")
+@pytest.mark.parametrize("name", ["stcn", "swiftnet", "swem"])
+def test_official_code_computes_what_ours_does(official, name):
+    """Three small frames through the official code and ours: same masks, close probabilities."""
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (96, 160, 3), dtype=np.uint8) for _ in range(3)]
+    frames = [np.roll(frames[0], 4 * t, axis=1) for t in range(3)]  # a moving scene
+    mask = np.zeros((96, 160), np.uint8)
+    mask[24:72, 40:110] = 1
+    torch.set_num_threads(1)
+    row = official.compare(name, Path(OFFICIAL) / name, frames, mask)
+    assert row["official_s"] > 0 and row["ours_s"] > 0
+    assert row["mask_agreement"] > 0.99, row
+
+
+def test_memory_read_bench_reads_a_bank():
+    memory_read = load("memory_read")
+    table = memory_read.measure([2], repeats=1)
+    assert table.positions.tolist() == [2 * 30 * 54] and table.ours_s.iloc[0] > 0
