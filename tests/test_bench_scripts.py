@@ -1,6 +1,7 @@
-"""bench/official.py's stand-ins, and its timing of the official checkouts when they are
-given (VOSBENCH_OFFICIAL=FOLDER holding stcn/, swiftnet/ and swem/ checkouts): the
-official code cannot be downloaded here, so without it those tests skip."""
+"""The benchmark scripts beside bench/run.py: official.py's stand-ins and its timing of
+the official checkouts (given as VOSBENCH_OFFICIAL=FOLDER holding stcn/, swiftnet/ and
+swem/ checkouts: the official code cannot be downloaded here, so without it those tests
+skip), memory_read.py and long_video.py."""
 
 from __future__ import annotations
 
@@ -98,3 +99,25 @@ def test_memory_read_bench_reads_a_bank():
     memory_read = load("memory_read")
     table = memory_read.measure([2], repeats=1)
     assert table.positions.tolist() == [2 * 30 * 54] and table.ours_s.iloc[0] > 0
+
+
+def test_long_video_bench_tells_a_capped_bank_from_a_growing_one(tmp_path):
+    """A short generated video through bench/long_video.py: STCN's capped bank and SWEM's
+    bases stop growing, the uncapped bank does not."""
+    import subprocess
+
+    out = tmp_path / "long"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "long_video.py"), "--frames", "220", "--size", "48x80", "--cap", "3",
+         "--uncapped-frames", "220", "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    import pandas as pd
+
+    table = pd.read_csv(out / "long_video.csv").set_index("label")
+    assert table.loc["stcn@cap3", "stored_end"] == table.loc["stcn@cap3", "stored_frame_100"]
+    assert table.loc["stcn@uncapped", "stored_end"] > 1.5 * table.loc["stcn@uncapped", "stored_frame_100"]
+    assert table.loc["swem", "stored_end"] == table.loc["swem", "stored_frame_100"]
+    assert table.loc["stcn@uncapped", "verdict"] == "grows" and table.loc["swem", "memory_mib_end"] > 0
+    assert (out / "report" / "report.html").is_file()

@@ -1,0 +1,139 @@
+"""Long videos: does a method's latency and memory stay flat over thousands of frames?
+
+One generated video (default 3000 frames at 240x432, 2 objects) runs through the normal
+run pipeline with telemetry: SWEM, SwiftNet and STCN with a memory cap (``max_frames``,
+its oldest non-given frame evicted) over every frame, and STCN uncapped over the first
+``--uncapped-frames`` (its bank, and so its read, grows with every 5th frame: the
+point is to show the growth, not to wait for it). Training-free by default: the memory
+policies are what grow or not, and they are the same with weights; ``--synthetic-weights``
+uses the networks with the synthetic official-layout weights instead (much slower).
+
+Prints one table per label: median latency of frames 100-199 and of the last 100, the
+least-squares slope of latency over the frame index, memory bytes and stored features
+at frame 100 and at the end, and a verdict. "flat" means the last 100 frames' median
+latency is within 15 % of frames 100-199's and the memory at the end within 10 % of
+frame 100's; anything else "grows". Writes long_video.csv and the report (HTML, PDF)
+of both runs' curves.
+
+    python bench/long_video.py [--frames 3000] [--size 240x432] [--objects 2] [--cap 20]
+        [--uncapped-frames 600] [--synthetic-weights] [--out bench/results/long-<UTC>]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+import vosbench  # noqa: E402 - before torch: it sets OpenMP's wait policy
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from vosbench.atomic import atomic_file  # noqa: E402
+from vosbench.data import open_dataset  # noqa: E402
+from vosbench.data.synth import SynthParams, generate, parse_size  # noqa: E402
+from vosbench.run import RunConfig, choose_methods, run  # noqa: E402
+
+WINDOW = 100  # frames per latency window
+FLAT_LATENCY, FLAT_MEMORY = 0.15, 0.10
+
+
+def plan(cap: int, synthetic_weights: bool, scratch: Path) -> tuple[list[str], list[str], list[str]]:
+    """Labels, settings and checkpoints of the capped run (the uncapped STCN is the same
+    without the cap)."""
+    labels = ["swem", "swiftnet", f"stcn@cap{cap}"]
+    settings = ["swem:input_size=none", f"stcn@cap{cap}:max_frames={cap}"]
+    checkpoints = []
+    if synthetic_weights:
+        from conformance import write_checkpoint
+
+        for label in labels + ["stcn@uncapped"]:
+            method = label.split("@")[0]
+            checkpoints.append(f"{label}:{write_checkpoint(method, scratch / f'{method}.pth')}")
+    return labels, settings, checkpoints
+
+
+def flatness(frames: pd.DataFrame) -> pd.DataFrame:
+    """One row per label from a run's frames table (one video)."""
+    rows = []
+    for label, group in frames.groupby("method", sort=False):
+        group = group.sort_values("frame")
+        steady = group[~group.warmup]
+        early = steady[(steady.frame >= WINDOW) & (steady.frame < 2 * WINDOW)]
+        late = steady.tail(WINDOW)
+        slope = np.polyfit(steady.frame.to_numpy(float), steady.step_ms.to_numpy(float), 1)[0] * 1000
+        at = group.set_index("frame")
+        start, end = at.loc[min(WINDOW, at.index.max())], at.iloc[-1]
+        latency_ratio = late.step_ms.median() / early.step_ms.median()
+        memory_ratio = float(end.memory_bytes) / float(start.memory_bytes)
+        flat = abs(latency_ratio - 1) <= FLAT_LATENCY and abs(memory_ratio - 1) <= FLAT_MEMORY
+        rows.append({
+            "label": label,
+            "frames": len(group),
+            "ms_frames_100_199": early.step_ms.median(),
+            "ms_last_100": late.step_ms.median(),
+            "slope_ms_per_1000_frames": slope,
+            "memory_mib_frame_100": float(start.memory_bytes) / 2**20,
+            "memory_mib_end": float(end.memory_bytes) / 2**20,
+            "stored_frame_100": int(start.stored_features),
+            "stored_end": int(end.stored_features),
+            "verdict": "flat" if flat else "grows",
+        })
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=3000)
+    parser.add_argument("--size", default="240x432", help="HxW of the generated video")
+    parser.add_argument("--objects", type=int, default=2)
+    parser.add_argument("--cap", type=int, default=20, help="STCN's memory capacity in frames")
+    parser.add_argument("--uncapped-frames", type=int, default=600, help="frames the uncapped STCN runs")
+    parser.add_argument("--synthetic-weights", action="store_true", help="networks with synthetic weights, not training-free")
+    parser.add_argument("--out", type=Path, help="default bench/results/long-<UTC timestamp>; rerun to resume")
+    args = parser.parse_args()
+    if args.frames < 2 * WINDOW + 1:
+        raise SystemExit(f"--frames {args.frames}: give at least {2 * WINDOW + 1}, the table compares windows of {WINDOW}")
+    out = args.out or BENCH / "results" / datetime.now(timezone.utc).strftime("long-%Y%m%dT%H%M%SZ")
+    height, width = parse_size(args.size)
+    began = time.perf_counter()
+    data = generate(out / "data", SynthParams(videos=1, frames=args.frames, height=height, width=width,
+                                              objects=args.objects, seed=0)).root
+    dataset = open_dataset("davis2017", data)
+    print(f"generated {args.frames} frames at {height}x{width} in {time.perf_counter() - began:.0f} s")
+
+    with tempfile.TemporaryDirectory() as scratch:
+        labels, settings, checkpoints = plan(args.cap, args.synthetic_weights, Path(scratch))
+        runs = {"capped": (labels, None), "uncapped": (["stcn@uncapped"], min(args.uncapped_frames, args.frames))}
+        tables = []
+        for name, (chosen, max_frames) in runs.items():
+            own = [c for c in checkpoints if c.split(":")[0] in chosen]
+            config = RunConfig(choose_methods(chosen, [s for s in settings if s.split(":")[0] in chosen], own),
+                               max_frames=max_frames)
+            started = time.perf_counter()
+            run(config, dataset, out / name, command=sys.argv)
+            print(f"{name}: {', '.join(chosen)} in {time.perf_counter() - started:.0f} s")
+            tables.append(flatness(vosbench.load_run(out / name).frames))
+    table = pd.concat(tables, ignore_index=True)
+    with atomic_file(out / "long_video.csv") as path:
+        table.to_csv(path, index=False)
+
+    from vosbench.report.build import build_report
+
+    build_report([out / "capped", out / "uncapped"], [], out / "report", title=f"vosbench: {args.frames}-frame video")
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print(f"flat: last {WINDOW} frames' median latency within {FLAT_LATENCY:.0%} of frames 100-199's, memory at the "
+          f"end within {FLAT_MEMORY:.0%} of frame 100's")
+    print(f"written {out / 'long_video.csv'} and {out / 'report'} ({time.perf_counter() - began:.0f} s in all)")
+
+
+if __name__ == "__main__":
+    main()
