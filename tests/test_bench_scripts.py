@@ -109,7 +109,7 @@ def test_long_video_bench_tells_a_capped_bank_from_a_growing_one(tmp_path):
     out = tmp_path / "long"
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "long_video.py"), "--frames", "220", "--size", "48x80", "--cap", "3",
-         "--uncapped-frames", "220", "--out", str(out)],
+         "--growing-frames", "220", "--out", str(out)],
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
