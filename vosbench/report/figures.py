@@ -22,6 +22,8 @@ from vosbench.report.style import FONT_SIZE, tidy_axes
 
 MIB = 2**20
 WIDE = (8.0, 3.4)  # inches: two of these fit a laptop screen's height
+LONG = 500  # frames: a noisy line longer than this is drawn as its rolling median
+SPREAD = 100.0  # largest / smallest positive value above which a size is drawn on log axes
 
 
 @dataclass(frozen=True)
@@ -51,13 +53,25 @@ def _across_sequences(frames: pd.DataFrame, value: str) -> pd.DataFrame:
     return stats.reset_index()
 
 
-def _lines(ax, stats: pd.DataFrame, colours: dict[str, str]) -> None:
-    """One line per label (mean over sequences), its quartile band where several sequences count."""
+def _lines(ax, stats: pd.DataFrame, colours: dict[str, str], smooth: bool = False) -> int | None:
+    """One line per label (mean over sequences), its quartile band where several sequences count.
+
+    With ``smooth``, a label with more than ``LONG`` frames is drawn faint frame by frame
+    (its spikes stay visible) under its rolling median, which would otherwise be lost in
+    the noise of thousands of frames; returns the median's window (None: not smoothed).
+    """
+    window = None
     for label in _labels(stats, colours):
         own = stats[stats["method"] == label]
-        ax.plot(own["frame"], own["mean"], color=colours[label], linewidth=1.4, label=label)
+        mean = own["mean"]
+        if smooth and len(own) > LONG:
+            window = max(window or 0, len(own) // 100 | 1)  # odd, so the median is centred
+            ax.plot(own["frame"], mean, color=colours[label], linewidth=0.4, alpha=0.3)
+            mean = mean.rolling(len(own) // 100 | 1, center=True, min_periods=1).median()
+        ax.plot(own["frame"], mean, color=colours[label], linewidth=1.4, label=label)
         if (own["count"] > 1).any():
             ax.fill_between(own["frame"], own["q25"], own["q75"], color=colours[label], alpha=0.15, linewidth=0)
+    return window
 
 
 def _legend(ax) -> None:
@@ -79,17 +93,36 @@ def _sequences_note(frames: pd.DataFrame) -> str:
 
 
 def _over_frames(
-    data: pd.DataFrame, column: str, ylabel: str, title: str, colours: dict[str, str], from_zero: bool = False
+    data: pd.DataFrame,
+    column: str,
+    ylabel: str,
+    title: str,
+    colours: dict[str, str],
+    from_zero: bool = False,
+    smooth: bool = False,
+    log_spread: bool = False,
 ) -> Figure:
-    """``column`` against frame index, a line per method (mean over sequences, quartile band)."""
+    """``column`` against frame index, a line per method (mean over sequences, quartile band).
+
+    ``smooth``: long lines as rolling medians (see ``_lines``); ``log_spread``: log axes
+    when the values span more than ``SPREAD``, so a flat memory of hundreds of features
+    stays readable beside one that grows to hundreds of thousands.
+    """
     figure = Figure(figsize=WIDE, layout="constrained")
     ax = figure.subplots()
     tidy_axes(ax)
-    _lines(ax, _across_sequences(data, column), colours)
+    stats = _across_sequences(data, column)
+    window = _lines(ax, stats, colours, smooth)
+    if window is not None:
+        title += f"\nlines: rolling median over {window} frames; faint: every frame"
     ax.set_xlabel("frame index", fontsize=FONT_SIZE)
-    ax.set_ylabel(ylabel, fontsize=FONT_SIZE)
-    if from_zero:
+    positive = stats["mean"][stats["mean"] > 0]
+    if log_spread and len(positive) and positive.max() > SPREAD * positive.min():
+        ax.set_yscale("log")
+        ylabel += " (log scale)"
+    elif from_zero:
         ax.set_ylim(bottom=0)
+    ax.set_ylabel(ylabel, fontsize=FONT_SIZE)
     ax.set_title(title, fontsize=9, loc="left")
     _legend(ax)
     return figure
@@ -101,7 +134,7 @@ def latency_figure(frames: pd.DataFrame, colours: dict[str, str]) -> Figure | Ab
     if timed["step_ms"].notna().sum() == 0:
         return Absent("Per-frame latency: no timed frame (every frame is a warm-up frame); run longer sequences or --warmup 0.")
     title = f"Per-frame latency ({_sequences_note(timed)}; warm-up frames left out)"
-    return _over_frames(timed, "step_ms", "step latency (ms)", title, colours, from_zero=True)
+    return _over_frames(timed, "step_ms", "step latency (ms)", title, colours, from_zero=True, smooth=True)
 
 
 def stored_figure(frames: pd.DataFrame, colours: dict[str, str]) -> Figure | Absent:
@@ -110,7 +143,8 @@ def stored_figure(frames: pd.DataFrame, colours: dict[str, str]) -> Figure | Abs
     if data["stored_per_object"].notna().sum() == 0:
         return Absent("Stored features: not measured (the runs were made with --no-telemetry).")
     title = f"Memory size ({_sequences_note(data)})"
-    return _over_frames(data, "stored_per_object", "stored features per object", title, colours, from_zero=True)
+    return _over_frames(data, "stored_per_object", "stored features per object", title, colours, from_zero=True,
+                        log_spread=True)
 
 
 GPU_SOURCES = {
