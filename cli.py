@@ -119,6 +119,15 @@ def synth_command(
     )
 
 
+# Options that `run` and `sweep` share (a sweep is a run over a grid of settings)
+WARMUP = typer.Option(1, help="First frames of each sequence marked warm-up and left out of speed figures.")
+SEED = typer.Option(0, help="torch's seed, set before each sequence.")
+EVALUATE = typer.Option(True, "--eval/--no-eval", help="Score each sequence against the dataset's ground truth, if any.")
+TELEMETRY = typer.Option(
+    True, "--telemetry/--no-telemetry", help="Stage latency, memory and GPU readings (off: host-clock load/step/write only)."
+)
+OVERWRITE = typer.Option(False, "--overwrite", help="Redo finished sequences instead of skipping them.")
+
 # Where the tasks of `run` and `sweep` execute (README "Scale-out"); one definition for both.
 EXECUTOR = typer.Option(
     "inprocess", "--executor", rich_help_panel="Scale-out",
@@ -177,13 +186,11 @@ def run_command(
     sequences: Optional[str] = typer.Option(None, help="Comma-separated sequence names (default: all)."),
     shard: Optional[str] = typer.Option(None, help="i/n: this run takes every n-th of the sorted sequences, from the i-th; "
                                         "join the shards' run directories with `vosbench merge`."),
-    warmup: int = typer.Option(1, help="First frames of each sequence marked warm-up and left out of speed figures."),
-    seed: int = typer.Option(0, help="torch's seed, set before each sequence."),
-    evaluate: bool = typer.Option(True, "--eval/--no-eval", help="Score each sequence against the dataset's ground truth, if any."),
-    telemetry: bool = typer.Option(
-        True, "--telemetry/--no-telemetry", help="Stage latency, memory and GPU readings (off: host-clock load/step/write only)."
-    ),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Redo finished sequences instead of skipping them."),
+    warmup: int = WARMUP,
+    seed: int = SEED,
+    evaluate: bool = EVALUATE,
+    telemetry: bool = TELEMETRY,
+    overwrite: bool = OVERWRITE,
     executor: str = EXECUTOR,
     address: Optional[str] = ADDRESS,
     workers: Optional[int] = WORKERS,
@@ -273,11 +280,11 @@ def sweep_command(
     device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
     dtype: str = typer.Option("float32", help="float32, or float16/bfloat16 autocast."),
     shard: Optional[str] = typer.Option(None, help="i/n: every n-th of the sorted sequences, from the i-th (join with `vosbench merge`)."),
-    warmup: int = typer.Option(1, help="First frames of each sequence marked warm-up and left out of speed figures."),
-    seed: int = typer.Option(0, help="torch's seed, set before each sequence."),
-    evaluate: bool = typer.Option(True, "--eval/--no-eval", help="Score each sequence against the dataset's ground truth, if any."),
-    telemetry: bool = typer.Option(True, "--telemetry/--no-telemetry", help="Stage latency, memory and GPU readings."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Redo finished sequences instead of skipping them."),
+    warmup: int = WARMUP,
+    seed: int = SEED,
+    evaluate: bool = EVALUATE,
+    telemetry: bool = TELEMETRY,
+    overwrite: bool = OVERWRITE,
     executor: str = EXECUTOR,
     address: Optional[str] = ADDRESS,
     workers: Optional[int] = WORKERS,
