@@ -81,8 +81,10 @@ def video_info(name: str, count: int, mask: np.ndarray) -> VideoInfo:
     return VideoInfo(name, count, height, width, ObjectIds((1,)), {1: 0})
 
 
-def time_frames(method, frames: list[np.ndarray], mask: np.ndarray, name: str = "video") -> pd.DataFrame:
-    """One row per frame: total and per-stage seconds, stored and matched memory, MiB."""
+def time_frames(method, frames: list[np.ndarray], mask: np.ndarray, name: str = "video",
+                foreground: list[np.ndarray] | None = None) -> pd.DataFrame:
+    """One row per frame: total and per-stage seconds, stored and matched memory, MiB.
+    ``foreground``, when given, receives each frame's foreground probabilities [H, W]."""
     method.start(video_info(name, len(frames), mask))
     timer = StageTimer(method.device)
     method.clock = timer
@@ -90,10 +92,12 @@ def time_frames(method, frames: list[np.ndarray], mask: np.ndarray, name: str = 
     for t, frame in enumerate(frames):
         timer.frame.clear()
         start = time.perf_counter()
-        method.step(frame, mask if t == 0 else None, t == len(frames) - 1)
+        probs = method.step(frame, mask if t == 0 else None, t == len(frames) - 1)
         if method.device.type == "cuda":
             torch.cuda.synchronize(method.device)
         total = time.perf_counter() - start
+        if foreground is not None:
+            foreground.append(probs[1].numpy())
         report = method.memory()
         rows.append({"frame": t, "total_s": total, **{f"{k}_s": timer.frame.get(k, 0.0) for k in STAGES},
                      "stored": report.per_object[0], "matched": (report.matched or report.per_object)[0],

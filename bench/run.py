@@ -132,7 +132,8 @@ def method_rows(name: str, frames: list[np.ndarray], mask: np.ndarray, device: s
     stage (STCN memorizes every 5th frame) counts what it costs per frame instead of 0.
     """
     method = frame_time.build_method(name, [], device=device)
-    times = frame_time.time_frames(method, frames, mask, "bench")
+    foreground = []
+    times = frame_time.time_frames(method, frames, mask, "bench", foreground)
     direct = frame_time.build_method(name, ["fast_conv=false"], device=device)
     counts = flops.count_frames(direct, frame_time.video_info("bench", len(frames), mask), frames, mask, STAGES)
     times, counts = times.iloc[1:], counts.iloc[1:]
@@ -141,8 +142,7 @@ def method_rows(name: str, frames: list[np.ndarray], mask: np.ndarray, device: s
     if checkout is not None and device == "cpu":
         official_times, official_prob = official.OFFICIAL[name](checkout, frames, mask)
         anchor, source = float(np.median(official_times[1:])), OFFICIAL_RUN_LABEL
-        ours = method_probabilities(method, frames, mask)
-        rows.append(Row("official_agreement", name, "mask pixels", float(((official_prob > 0.5) == (ours > 0.5)).mean()),
+        rows.append(Row("official_agreement", name, "mask pixels", official.mask_agreement(official_prob, np.stack(foreground)),
                         "fraction"))
     for stage in ("total", *STAGES):
         seconds = float(times[f"{stage}_s"].median() if stage == "total" else times[f"{stage}_s"].mean())
@@ -161,13 +161,6 @@ def method_rows(name: str, frames: list[np.ndarray], mask: np.ndarray, device: s
                 rows.append(Row("achieved_gflops", name, "total vs matmul", achieved, "GFLOP/s", matmul,
                                 "matmul, this run", achieved / matmul))
     return rows
-
-
-def method_probabilities(method, frames: list[np.ndarray], mask: np.ndarray) -> np.ndarray:
-    """The method's foreground probabilities [T, H, W] over the frames (one object)."""
-    method.start(frame_time.video_info("bench", len(frames), mask))
-    return np.stack([method.step(f, mask if t == 0 else None, t == len(frames) - 1)[1].numpy()
-                     for t, f in enumerate(frames)])
 
 
 def memory_read_rows(repeats: int, checkout: Path | None) -> list[Row]:
