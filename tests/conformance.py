@@ -73,3 +73,17 @@ def load_case(method: str, case: str, expected: str = "expected.npz") -> dict:
     with np.load(root / expected) as data:
         arrays = {k: data[k] for k in data.files}
     return {"frames": frames, "mask0": mask0, **arrays}
+
+
+def assert_bases_close(got: torch.Tensor, expected: torch.Tensor, rtol: float = 1e-3) -> None:
+    """EM key bases [..., C, K] equal to ``rtol`` of each base's own norm.
+
+    SWEM's case README: the near-hard E-step amplifies round-off, so the official run
+    itself moves its bases between thread counts and instruction sets (first-frame
+    entries by up to 3.4e-5 on AVX2 against the stored AVX-512 values); it suggests
+    1e-3 relative. Elementwise tolerances would fail small entries of a correct base.
+    """
+    error = (got - expected).norm(dim=-2)
+    allowed = rtol * expected.norm(dim=-2)
+    worst = (error / allowed.clamp_min(1e-12)).max().item()
+    assert bool((error <= allowed).all()), f"bases differ by up to {worst:.2f}x the allowed {rtol:g} of their norm"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conformance import load_case
+from conformance import assert_bases_close, load_case
 from methods.memory.em_bases import (
     EMBases,
     compress,
@@ -48,12 +48,14 @@ def frame0_memory(case: str, file: str, **settings) -> tuple[EMBases, dict]:
     return memory, data
 
 
+@pytest.mark.conformance
 @pytest.mark.parametrize("case,file", CASES)
 def test_seed_zero_draws_the_release_initial_bases_bit_for_bit(case, file):
     memory, data = frame0_memory(case, file, seed=0)
     assert torch.equal(memory.initial_keys, torch.from_numpy(data["kappa_init"]))
 
 
+@pytest.mark.conformance
 @pytest.mark.parametrize("case,file", CASES)
 def test_frame0_first_bank_matches_the_release(case, file):
     memory, data = frame0_memory(case, file)
@@ -61,13 +63,15 @@ def test_frame0_first_bank_matches_the_release(case, file):
     got = memory.first.keys
     directions = torch.nn.functional.cosine_similarity(got, expected, dim=-2)
     assert directions.min() > 1 - 1e-6
-    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
-    torch.testing.assert_close(got.norm(dim=-2), torch.from_numpy(data["kappa_norm"][0]), rtol=1e-4, atol=1e-6)
-    torch.testing.assert_close(memory.first.masses, torch.from_numpy(data["zita"][0]), rtol=1e-4, atol=1e-6)
+    # the release's own spread across machines (the case README): 1e-3 relative
+    assert_bases_close(got, expected)
+    torch.testing.assert_close(got.norm(dim=-2), torch.from_numpy(data["kappa_norm"][0]), rtol=1e-3, atol=1e-6)
+    torch.testing.assert_close(memory.first.masses, torch.from_numpy(data["zita"][0]), rtol=1e-3, atol=1e-6)
     assert memory.stored_features() == [int(data["mem_size"][0])] * expected.shape[0]
     assert memory.bases_per_group() * 2 == int(data["mem_size"][0])
 
 
+@pytest.mark.conformance
 def test_injected_initial_bases_replace_the_draw():
     data = load_case("swem", "car-shadow-2obj", expected="expected_native.npz")
     keys = torch.from_numpy(data["qk16_frame0"]).flatten(1)
@@ -79,7 +83,7 @@ def test_injected_initial_bases_replace_the_draw():
     memory.reset(2, initial_keys=init)
     memory.write(0, keys.expand(2, -1, -1), torch.zeros(2, 8, keys.shape[1]), soft, hard_masks=hard)
     assert torch.equal(memory.initial_keys, init)
-    torch.testing.assert_close(memory.first.keys, torch.from_numpy(data["kappa_frame0"]), rtol=1e-4, atol=1e-6)
+    assert_bases_close(memory.first.keys, torch.from_numpy(data["kappa_frame0"]))
     memory.reset(2, initial_keys=init[:, :, :64])
     with pytest.raises(VosbenchError, match="initial key bases"):
         memory.write(0, keys.expand(2, -1, -1), torch.zeros(2, 8, keys.shape[1]), soft, hard_masks=hard)

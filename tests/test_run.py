@@ -67,6 +67,7 @@ def test_run_youtube_layout_writes_every_stride_frame_with_dataset_ids(tmp_path)
     assert set(np.unique(read_mask(folder / f"{last}.png")).tolist()) <= {0, *video.info.objects.ids}
 
 
+@pytest.mark.conformance
 def test_cli_run_reproduces_a_conformance_case(tmp_path):
     case = shared_path("conformance", "swiftnet", "blackswan-1obj")
     checkpoint = write_checkpoint("swiftnet", tmp_path / "swiftnet_resnet18_old.pth")

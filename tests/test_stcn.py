@@ -52,6 +52,7 @@ def small_video(size: tuple[int, int], frames: int = 6) -> tuple[list[np.ndarray
 # --- conformance -----------------------------------------------------------------
 
 
+@pytest.mark.conformance
 @pytest.mark.parametrize("case", ["blackswan-1obj", "car-shadow-2obj"])
 def test_conformance(case, checkpoint):
     facts = spec("stcn")["cases"][case]
@@ -109,18 +110,24 @@ def test_unreadable_files_are_not_checkpoints(tmp_path):
     noise.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
     text = tmp_path / "notes.pth"
     text.write_text("these are not weights\n" * 20)
-    raw = tmp_path / "raw-pickle.pth"
-    raw.write_bytes(pickle.dumps({"model": Payload()}))
-    for path in (noise, text, raw):
+    for path in (noise, text):
         with pytest.raises(VosbenchError, match="not a PyTorch checkpoint") as error:
             load_stcn(path)
         assert "\n" not in str(error.value) and str(path) in str(error.value)
 
 
+def test_plain_pickle_with_objects_is_refused_for_safety(tmp_path):
+    """A pickle that is no torch.save file, carrying an object: named as such, not as noise."""
+    raw = tmp_path / "raw-pickle.pth"
+    raw.write_bytes(pickle.dumps({"model": Payload()}))
+    with pytest.raises(VosbenchError, match=r"holds objects other than tensors \(test_stcn.Payload\).*refused for safety"):
+        load_stcn(raw)
+
+
 def test_pickled_object_is_refused(tmp_path):
     path = tmp_path / "object.pth"
     torch.save({"model": Payload()}, path)
-    with pytest.raises(VosbenchError, match=r"holds more than tensors .*Payload.*weights_only=True") as error:
+    with pytest.raises(VosbenchError, match=r"holds objects other than tensors .*Payload.*refused for safety.*weights_only=True") as error:
         load_stcn(path)
     assert "\n" not in str(error.value)
 

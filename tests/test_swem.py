@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conformance import load_case, write_checkpoint
+from conformance import assert_bases_close, load_case, write_checkpoint
 from methods.swem import build
 from vosbench import registry
 from vosbench.data.video import VideoInfo
@@ -81,6 +81,7 @@ CASES = [
 ]
 
 
+@pytest.mark.conformance
 @pytest.mark.parametrize("case, file, fast_conv", CASES)
 def test_conformance(case, file, fast_conv, checkpoint):
     data = load_case("swem", case, file)
@@ -92,10 +93,9 @@ def test_conformance(case, file, fast_conv, checkpoint):
     got = run(method, frames, {0: data["mask0"]}, {i: 0 for i in ids})
 
     assert torch.equal(method.bank.initial_keys, torch.from_numpy(data["kappa_init"]))  # seed 0, bit for bit
-    # Winograd's rounding (about 1e-5 of a layer's outputs) moves the bases of the near-hard
-    # E-step by up to ~1e-5: the README's suggested 1e-3 relative on the bases
-    kappa_atol = 1e-4 if fast_conv else 1e-6
-    torch.testing.assert_close(method.bank.first.keys, torch.from_numpy(data["kappa_frame0"]), rtol=1e-4, atol=kappa_atol)
+    # the near-hard E-step amplifies round-off (Winograd's, another instruction set's):
+    # the README's 1e-3 relative on the bases, its measured spread between official runs
+    assert_bases_close(method.bank.first.keys, torch.from_numpy(data["kappa_frame0"]))
 
     expected = data["prob"]
     assert got["prob"].shape == expected.shape and got["prob"].dtype == np.float32
@@ -141,9 +141,9 @@ def test_build_without_checkpoint_is_training_free():
          r"SWEM network; missing: key_encoder\.mean.*unexpected: extra\.weight"),
         ({"swem_core.fusion_layer.layer_f.weight": torch.zeros(512, 1024, 3, 3)},
          r"wrong shape .*swem_core\.fusion_layer\.layer_f\.weight \(512, 1024, 3, 3\) vs \(512, 1152, 3, 3\)"),
-        ({"model": Payload()}, r"holds more than tensors .*Payload.*weights_only=True"),
+        ({"model": Payload()}, r"holds objects other than tensors .*Payload.*refused for safety.*weights_only=True"),
         (np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes(), "not a PyTorch checkpoint"),
-        (pickle.dumps({"model": Payload()}, protocol=2), r"holds more than tensors .*Payload"),
+        (pickle.dumps({"model": Payload()}, protocol=2), r"holds objects other than tensors .*Payload.*refused for safety"),
     ],
     ids=["wrong-keys", "wrong-shape", "pickled-object", "random-bytes", "plain-pickled-object"],
 )

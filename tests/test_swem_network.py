@@ -31,6 +31,7 @@ def frame0_features(network, data: dict, size):
     return features.key[0].numpy(), values.norm(dim=1).numpy()
 
 
+@pytest.mark.conformance
 @pytest.mark.parametrize("expected, size", [("expected.npz", EVAL_SIZE), ("expected_native.npz", None)])
 @pytest.mark.parametrize("case", ["blackswan-1obj", "car-shadow-2obj"])
 def test_frame0_key_and_value_match_official(network, case, expected, size):

@@ -70,12 +70,14 @@ def test_official_checkpoint_layout(checkpoint):
     assert len(state) == 142 and all(k.startswith("module.") for k in state)
 
 
+@pytest.mark.conformance
 def test_prob_matches_official(run):
     delta = np.abs(run["prob"] - run["case"]["prob"])
     per_frame = delta.reshape(len(delta), -1).max(axis=1)
     assert per_frame.max() <= TOLERANCE, f"max |delta prob| per frame: {per_frame}"
 
 
+@pytest.mark.conformance
 def test_mask_matches_official_outside_near_ties(run):
     expected = run["case"]["prob"]
     top_two = np.sort(expected, axis=1)[:, -2:]
@@ -85,12 +87,14 @@ def test_mask_matches_official_outside_near_ties(run):
     assert np.array_equal(ours[decided], run["case"]["mask"][decided])
 
 
+@pytest.mark.conformance
 def test_memory_sizes_match_official(run):
     objects = run["stored"].shape[1]
     assert np.array_equal(run["stored"], np.repeat(run["case"]["mem_size_stored"][:, None], objects, axis=1))
     assert np.array_equal(run["matched"], np.repeat(run["case"]["mem_size_matched"][:, None], objects, axis=1))
 
 
+@pytest.mark.conformance
 def test_pixelwise_updates_match_official(run):
     updates, case = run["updates"], run["case"]
     assert [u.frame for u in updates] == case["update_src_frame"].tolist()
