@@ -7,6 +7,7 @@ package can add methods without touching vosbench.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from importlib import import_module
 from importlib.metadata import entry_points
@@ -40,6 +41,14 @@ class Param:
             raise VosbenchError(f"parameter {self.name}: cannot read {text!r} as {kind.__name__}") from None
         if self.choices is not None and value not in self.choices:
             raise VosbenchError(f"parameter {self.name}: {value!r} is not one of {list(self.choices)}")
+        return self.check(value)
+
+    def check(self, value: Any) -> Any:
+        """``value`` if it is usable: nan and inf never are (they pass every ``<`` test a
+        factory makes, then turn a whole run's output into zeros)."""
+        numbers = value if isinstance(value, (tuple, list)) else (value,)
+        if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
+            raise VosbenchError(f"parameter {self.name}: {value!r} is not a finite number; give a real value")
         return value
 
 
@@ -70,7 +79,7 @@ class MethodSpec:
         for key, value in (settings or {}).items():
             if key not in known:
                 raise VosbenchError(f"method {self.name} has no parameter {key!r}; known: {', '.join(sorted(known))}")
-            config[key] = known[key].parse(value) if isinstance(value, str) else value
+            config[key] = known[key].parse(value) if isinstance(value, str) else known[key].check(value)
         return config
 
 
