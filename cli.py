@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from vosbench.atomic import check_output_folder
 from vosbench.errors import VosbenchError
 
 app = typer.Typer(
@@ -18,7 +19,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
-data_app = typer.Typer(help="Datasets: generate synthetic videos, inspect layouts.", no_args_is_help=True)
+data_app = typer.Typer(help="Datasets: generate synthetic videos (synth), check a dataset before a run (check).", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
 stderr = Console(stderr=True)
@@ -47,9 +48,11 @@ def eval_command(
 
     if sequences is not None and split is not None:
         raise VosbenchError("give either --sequences or --split, not both")
+    check_output_folder(out)
+    interrupt_note(f"nothing was written to {out} (its tables are written when every sequence is scored); rerun the command")
     names = read_split(split) if split is not None else None
     if sequences is not None:
-        names = [name.strip() for name in sequences.split(",") if name.strip()]
+        names = sequence_names(sequences)
     began = time.perf_counter()
     result = evaluate(pred_dir, gt, sequences=names, mode=mode, workers=workers, progress=True)
     result.write(out)
@@ -106,6 +109,8 @@ def synth_command(
     from vosbench.data.synth import SynthParams, generate, parse_size
 
     height, width = parse_size(size)
+    check_output_folder(out)
+    interrupt_note(f"the videos finished in {out} are kept; rerun the same command to write the rest")
     params = SynthParams(layout, videos, frames, height, width, objects, seed, quality)
     began = time.perf_counter()
     result = generate(out, params)
@@ -117,6 +122,35 @@ def synth_command(
         highlight=False,
         soft_wrap=True,
     )
+
+
+@data_app.command("check")
+def check_command(
+    dataset: str = typer.Option(..., "--dataset", "-d", help="davis2016, davis2017, youtube2018, youtube2019, frames or synthetic."),
+    root: Path = typer.Option(..., "--root", help="Dataset root (for frames: the folder of frames)."),
+    split: Optional[str] = typer.Option(None, help="Split (default: the dataset's val/valid)."),
+    mask: Optional[Path] = typer.Option(None, help="First-frame mask PNG (dataset frames)."),
+    sequences: Optional[str] = typer.Option(None, help="Comma-separated sequence names (default: all)."),
+) -> None:
+    """Read a dataset as `vosbench run` would, without segmenting: every sequence's frames
+    and annotations (sizes from their headers) and the objects its given masks hold. A
+    problem ends in one line naming the file, before a long run meets it."""
+    from rich.table import Table
+
+    data = _open_data(dataset, root, split, sequences, mask)
+    table = Table(title=f"{data.name}{' (synthetic)' if data.synthetic else ''}: {len(data.sequences)} sequence(s)")
+    for column in ("sequence", "frames", "size", "objects (first frame)", "annotated frames"):
+        table.add_column(column, justify="left" if column == "sequence" else "right")
+    frames = 0
+    for name in data.sequences:
+        video = data.video(name)
+        video.check()
+        info = video.info
+        frames += info.num_frames
+        objects = ", ".join(f"{i} ({info.first_frame[i]})" for i in info.objects.ids)
+        table.add_row(name, str(info.num_frames), f"{info.height}x{info.width}", objects, str(len(video.gt_frames)))
+    Console().print(table)
+    Console().print(f"{root}: {len(data.sequences)} sequence(s), {frames} frames, every file readable", highlight=False, soft_wrap=True)
 
 
 # Options that `run` and `sweep` share (a sweep is a run over a grid of settings)
@@ -211,6 +245,8 @@ def run_command(
     from vosbench.run.progress import RichProgress
 
     methods = choose_methods(method, settings, checkpoint)  # bad methods fail before any dataset is read
+    check_output_folder(out)
+    interrupt_note(f"the sequences finished in {out} are kept; rerun the same command to resume")
     engine = _executor(executor, device, address, workers, cpus_per_task, gpus_per_task, sequences_per_task, retries)
     data = _open_data(dataset, root, split, sequences, mask)
     config = RunConfig(
@@ -238,8 +274,11 @@ def _print_run_table(out: Path) -> None:
     summary = load_run(out).summary
     console = Console()
     table = Table()
-    for column in ("method", "sequences", "frames", "fps", "fps I/O", "p50 ms", "p95 ms", "stored max", "J&F"):
-        table.add_column(column, justify="left" if column == "method" else "right")
+    # method labels are never cut (a narrow terminal wraps the figures' headers instead)
+    widest = max([len("method"), *(len(label) for label in summary["method"])])
+    table.add_column("method", justify="left", no_wrap=True, min_width=widest)
+    for column in ("sequences", "frames", "fps", "fps I/O", "p50 ms", "p95 ms", "stored max", "J&F"):
+        table.add_column(column, justify="right")
     for row in summary.to_dict("records"):
         table.add_row(
             row["method"], str(row["sequences"]), str(row["frames"]), _figure(row["fps"], ".2f"),
@@ -308,6 +347,8 @@ def sweep_command(
     from vosbench.sweep.tables import DIGITS, display_tables
 
     plan = plan_sweep(method, grid, settings, checkpoint)  # bad values fail before any dataset is read
+    check_output_folder(out)
+    interrupt_note(f"the sequences finished in {out} are kept; rerun the same command to resume")
     engine = _executor(executor, device, address, workers, cpus_per_task, gpus_per_task, sequences_per_task, retries)
     data = _open_data(dataset, root, split, sequences, mask)
     config = plan.config(
@@ -342,6 +383,8 @@ def merge_command(
     """Join the run directories of the shards of one run into a complete run directory."""
     from vosbench.run.merge import merge
 
+    check_output_folder(out, "OUT")
+    interrupt_note(f"{out} is written only when the merge is complete; rerun the command")
     merge(out, shards)
     Console().print(f"{out}: merged {len(shards)} shard(s)")
 
@@ -384,6 +427,8 @@ def redundancy_command(
     if threads is not None:
         torch.set_num_threads(threads)
     registry.get(features)  # an unknown method fails before any dataset is read
+    check_output_folder(out)
+    interrupt_note(f"the sequences analysed in {out} are kept; rerun the same command to resume")
     analysis = Settings(bases=bases, bins=bins, bank_every=bank_every, th_f=th_f, th_m=th_m, p_th=p_th, beta=beta)
     data = _open_data(dataset, root, split, sequences, mask)
     config = RedundancyConfig(
@@ -430,6 +475,7 @@ def report_command(
     from vosbench.report.build import build_report, parse_formats
 
     chosen = parse_formats(formats)  # a bad --format fails before any run is read
+    interrupt_note("a report folder is replaced only when the new report is complete; rerun the command")
     written = build_report(runs, redundancy, out, chosen, title)
     console = Console()
     for path in written.values():
@@ -452,10 +498,12 @@ def demo_command(
     from vosbench.demo import run_demo
     from vosbench.run.progress import RichProgress
 
-    if root is None and (sequences or max_frames):
+    if root is None and (sequences is not None or max_frames):
         raise VosbenchError("--sequences and --max-frames choose from --root; give --root DAVIS_DIR or leave them out")
+    check_output_folder(out)
+    interrupt_note(f"what the demo finished in {out} is kept; rerun `vosbench demo` to resume")
     began = time.perf_counter()
-    chosen = [s.strip() for s in sequences.split(",") if s.strip()] if sequences else None
+    chosen = sequence_names(sequences) if sequences is not None else None
     with RichProgress(stderr) as progress:
         result = run_demo(out, root, dataset, chosen, max_frames, progress=progress, on_step=lambda s: stderr.print(s))
     _print_run_table(result.run)
@@ -466,6 +514,14 @@ def demo_command(
         console.print(str(path), highlight=False, soft_wrap=True)
 
 
+def sequence_names(text: str, option: str = "--sequences") -> list[str]:
+    """``--sequences a,b`` -> names; an empty list is a mistake, not "every sequence"."""
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    if not names:
+        raise VosbenchError(f"{option} {text!r}: names no sequence; give comma-separated names, or leave it out for all")
+    return names
+
+
 def _open_data(kind: str, root: Path, split: Optional[str], sequences: Optional[str], mask: Optional[Path]):
     """The dataset of ``--dataset/--root/--split``, limited to ``--sequences`` (comma-separated).
 
@@ -473,23 +529,60 @@ def _open_data(kind: str, root: Path, split: Optional[str], sequences: Optional[
     from vosbench.data import open_dataset
 
     options = {}
-    if sequences:
-        options["sequences"] = [s.strip() for s in sequences.split(",") if s.strip()]
+    if sequences is not None:
+        options["sequences"] = sequence_names(sequences)
     if mask is not None:
         options["mask"] = mask.absolute()
     return open_dataset(kind, root.absolute(), split, **options)
 
 
+# What Ctrl-C keeps, said by the command that is running (``interrupt_note``).
+_INTERRUPTED = {"note": "nothing was left half-written"}
+
+
+def interrupt_note(note: str) -> None:
+    """What a Ctrl-C during this command keeps, and how to go on (printed by ``main``)."""
+    _INTERRUPTED["note"] = note
+
+
 def main() -> None:
-    """Console-script entry: bad input ends in one line on stderr and a non-zero exit."""
+    """Console-script entry: bad input ends in one line on stderr and a non-zero exit.
+
+    Every ending passes here: a ``VosbenchError`` (bad input), running out of memory and
+    a file-system refusal end in one line each and exit 2; Ctrl-C (which typer turns
+    into exit code 130) says what was kept. Anything else is a bug and keeps its traceback.
+    """
     try:
         app()
     except VosbenchError as error:
-        stderr.print(f"[bold red]vosbench: error:[/] {error}", highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        stderr.print("vosbench: interrupted; finished work is kept and a rerun resumes")
-        sys.exit(130)
+        _fail(str(error))
+    except MemoryError:
+        _fail("ran out of memory; try fewer or shorter sequences (--max-frames), smaller frames or a bigger machine")
+    except OSError as error:
+        # a refusal of the file system that no earlier check could foresee (disk full, say)
+        where = f"{error.filename}: " if error.filename else ""
+        _fail(f"{where}{error.strerror or error}; free space or choose another output folder")
+    except RuntimeError as error:
+        if not _out_of_memory(error):
+            raise
+        _fail(f"ran out of memory ({str(error).splitlines()[0][:120]}); try --max-frames, smaller frames "
+              "(--set resize_short=...), fewer methods at once or a bigger device")
+    except SystemExit as done:
+        if done.code == 130:
+            stderr.print(f"vosbench: interrupted; {_INTERRUPTED['note']}", highlight=False, soft_wrap=True)
+        raise
+
+
+def _fail(message: str) -> None:
+    stderr.print(f"[bold red]vosbench: error:[/] {message}", highlight=False, soft_wrap=True)
+    sys.exit(2)
+
+
+def _out_of_memory(error: RuntimeError) -> bool:
+    import torch
+
+    text = str(error).lower()
+    return isinstance(error, torch.OutOfMemoryError) or "out of memory" in text or "can't allocate memory" in text
 
 
 if __name__ == "__main__":

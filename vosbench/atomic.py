@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from vosbench.errors import VosbenchError
+
 
 def _umask() -> int:
     """The process's umask: outputs get the permissions a plain ``open`` would give."""
@@ -59,3 +61,22 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
             os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_output_folder(path: str | os.PathLike, option: str = "--out") -> Path:
+    """``path`` if a folder can be made or written there, else one line saying why.
+
+    Nothing is created: a command checks its output folder before it reads or writes
+    anything, so a bad ``--out`` costs no work and leaves no trace.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise VosbenchError(f"{option} {path}: exists and is not a folder; choose another {option}")
+    existing = path.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise VosbenchError(f"{option} {path}: {existing} is a file, so no folder can be made under it; choose another {option}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise VosbenchError(f"{option} {path}: {existing} is not writable by this user; choose another {option}")
+    return path

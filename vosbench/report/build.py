@@ -17,7 +17,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from vosbench import __version__
-from vosbench.atomic import atomic_dir
+from vosbench.atomic import atomic_dir, check_output_folder
 from vosbench.errors import VosbenchError
 from vosbench.report.content import Report, assemble
 from vosbench.report.html import render_html
@@ -87,8 +87,7 @@ def build_report(
 
 def _check_out(out: Path) -> None:
     """``out`` is replaced whole: only a new, empty or earlier report folder may be."""
-    if out.exists() and not out.is_dir():
-        raise VosbenchError(f"{out}: is a file; give a folder for the report with --out")
+    check_output_folder(out)
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
         raise VosbenchError(f"{out}: exists and is not a vosbench report folder; give a new or empty --out")
 
