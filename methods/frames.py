@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vosbench.data.video import VideoInfo
 from vosbench.errors import VosbenchError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -98,3 +99,22 @@ def parse_size(value: object, name: str = "input_size") -> tuple[int, int] | Non
         raise VosbenchError(f"parameter {name}: expected HEIGHTxWIDTH (e.g. 480x864), got {value!r}")
     return size  # type: ignore[return-value]
 
+
+
+MIN_GRID = 2
+"""Key-grid cells a side below which a memory read has nothing to tell apart (one cell:
+every position of the frame reads the same memory)."""
+
+
+def check_grid(info: VideoInfo, size: tuple[int, int], stride: int, method: str, finer: str = "") -> None:
+    """Refuse a video whose frames (fed at ``size``) give fewer than ``MIN_GRID`` key-grid
+    cells a side at ``stride``: it would run, and score near zero, for no reason a user
+    could see. ``finer`` names a setting that makes the grid finer."""
+    cells = (-(-size[0] // stride), -(-size[1] // stride))
+    if min(cells) < MIN_GRID:
+        hint = f", or {finer}" if finer else ""
+        raise VosbenchError(
+            f"{info.name}: frames of {info.height}x{info.width} give {method} a key grid of {cells[0]}x{cells[1]} "
+            f"cells (stride {stride}); it needs at least {MIN_GRID} a side, frames of {MIN_GRID * stride} pixels: "
+            f"upsample the frames{hint}"
+        )

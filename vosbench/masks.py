@@ -38,6 +38,12 @@ def _voc_palette() -> np.ndarray:
 DAVIS_PALETTE: np.ndarray = _voc_palette()
 """[256, 3] uint8: colour of each object id in DAVIS / YouTube-VOS annotations."""
 
+BOMB = (
+    f"its header claims more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels, which Pillow refuses to decode "
+    "(a guard against decompression bombs); the file is damaged or not a frame: replace it"
+)
+"""Why an image file whose header claims an absurd size is refused (after its path)."""
+
 
 def read_mask(path: str | os.PathLike) -> np.ndarray:
     """Read an annotation PNG as object ids, uint8 [H, W].
@@ -86,6 +92,8 @@ def _read_with_pillow(path: Path) -> np.ndarray:
             raise VosbenchError(f"{path}: unsupported PNG mode {mode}; save masks as palette or greyscale PNG")
     except FileNotFoundError:
         raise VosbenchError(f"{path}: mask file not found") from None
+    except Image.DecompressionBombError:
+        raise VosbenchError(f"{path}: {BOMB}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise VosbenchError(f"{path}: cannot read mask ({error}); replace the corrupt file") from None
 

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from methods.base import MemoryReport, Method
 from methods.fast_inference import for_inference
-from methods.frames import Box, crop, normalise, pad_to_multiple, resize, short_side_size, to_tensor
+from methods.frames import Box, check_grid, crop, normalise, pad_to_multiple, resize, short_side_size, to_tensor
 from methods.memory.base import MemoryPolicy
 from methods.objects import ObjectSlots
 from methods.stcn.network import STCN
@@ -56,6 +56,7 @@ class STCNMethod(Method):
         self.slots = ObjectSlots(info)
         self.bank.reset(0)
         self.net_size = self._net_size(*info.size)
+        check_grid(info, self.net_size, 16, "STCN", "resize_short or input_size")
 
     def step(self, frame: np.ndarray, new_mask: np.ndarray | None, is_last: bool) -> torch.Tensor:
         if self.info is None:

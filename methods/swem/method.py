@@ -19,7 +19,7 @@ import torch
 
 from methods.base import MemoryReport, Method
 from methods.fast_inference import for_inference
-from methods.frames import resize
+from methods.frames import check_grid, resize
 from methods.memory.base import MemoryPolicy
 from methods.memory.em_bases import key_grid_masks
 from methods.objects import ObjectSlots
@@ -48,6 +48,7 @@ class SWEMMethod(Method):
         self.slots: ObjectSlots | None = None
 
     def start(self, info: VideoInfo) -> None:
+        check_grid(info, self.input_size or info.size, 16, "SWEM", "input_size")
         self.info = info
         self.slots = ObjectSlots(info)
         self.bank.reset(0)

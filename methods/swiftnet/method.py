@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from methods.base import MemoryReport, Method
 from methods.memory.base import MemoryPolicy
 from methods.fast_inference import for_inference
-from methods.frames import crop, pad_to_multiple, to_tensor
+from methods.frames import check_grid, crop, pad_to_multiple, to_tensor
 from methods.objects import ObjectSlots
 from methods.stm_parts import aggregate
 from methods.swiftnet.network import STRIDE, SwiftNet
@@ -39,6 +39,7 @@ class SwiftNetMethod(Method):
         self.info: VideoInfo | None = None
 
     def start(self, info: VideoInfo) -> None:
+        check_grid(info, info.size, 16, "SwiftNet")
         self.info = info
         self.slots = ObjectSlots(info)
         self.memory_policy.reset(0)

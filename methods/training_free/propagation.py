@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from methods.base import MemoryReport, Method
-from methods.frames import to_tensor
+from methods.frames import check_grid, to_tensor
 from methods.memory.base import MemoryPolicy
 from methods.objects import ObjectSlots
 from methods.stm_parts import aggregate
@@ -38,6 +38,8 @@ class LabelPropagation(Method):
         self.slots: ObjectSlots | None = None
 
     def start(self, info: VideoInfo) -> None:
+        stride = self.features.stride
+        check_grid(info, info.size, stride, "the training-free features", f"a finer tf_stride (now {stride})")
         self.info = info
         self.slots = ObjectSlots(info)
         self.memory_policy.reset(0)

@@ -49,7 +49,11 @@ def open_dataset(kind: str, root: str | Path, split: str | None = None, **option
         raise VosbenchError(f"dataset kind {kind!r} has no option {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     if not root.exists():
         raise VosbenchError(f"{root}: dataset root not found")
-    return cls(root, **fixed, **options)
+    from vosbench.data.synth import RECORD
+
+    dataset = cls(root, **fixed, **options)
+    dataset.synthetic = (root / RECORD).is_file()
+    return dataset
 
 
 def _open_synthetic(root: Path, split: str | None, options: dict[str, Any]) -> Dataset:

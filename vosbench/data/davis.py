@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
-from vosbench.data.files import FileVideo, annotations_by_frame, binary_to_ids, list_images, merge_objects
+from vosbench.data.files import FileVideo, annotations_by_frame, binary_to_ids, list_images, single_object
 from vosbench.data.video import Dataset, select_sequences
 from vosbench.errors import VosbenchError
 
@@ -89,5 +89,5 @@ class DavisDataset(Dataset):
             frames=frames,
             given={0: gt[0]},
             gt=gt,
-            decode=merge_objects if self.year == 2016 else binary_to_ids,
+            decode=single_object if self.year == 2016 else binary_to_ids,
         )

@@ -17,12 +17,12 @@ from PIL import Image, UnidentifiedImageError
 
 from vosbench.data.video import Video, VideoInfo
 from vosbench.errors import VosbenchError
-from vosbench.masks import ObjectIds, read_mask
+from vosbench.masks import BOMB, ObjectIds, read_mask
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 Decode = Callable[[np.ndarray], np.ndarray]
-"""Raw annotation values -> dataset object ids."""
+"""Raw annotation values -> dataset object ids (``ValueError`` for values it refuses)."""
 
 
 def list_images(folder: Path, suffixes: Iterable[str], what: str) -> list[Path]:
@@ -64,6 +64,8 @@ def _open_image(path: Path) -> Iterator[Image.Image]:
             yield image
     except FileNotFoundError:
         raise VosbenchError(f"{path}: frame file not found; restore it or remove the video") from None
+    except Image.DecompressionBombError:
+        raise VosbenchError(f"{path}: {BOMB}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise VosbenchError(f"{path}: cannot read image ({error}); replace the corrupt file") from None
 
@@ -77,13 +79,23 @@ def image_size(path: Path) -> tuple[int, int]:
 def read_frame(path: Path, size: tuple[int, int]) -> np.ndarray:
     """RGB uint8 [H, W, 3] of an image file that must be ``size`` (height, width)."""
     with _open_image(path) as image:
-        if (image.height, image.width) != size:
-            raise VosbenchError(
-                f"{path}: frame is {image.height}x{image.width} but the video's first frame is "
-                f"{size[0]}x{size[1]}; every frame of a video must have one size"
-            )
+        _check_frame_size(path, image, size)
         # A copy: methods may write into it, and Pillow's buffer is read-only.
         return np.array(image.convert("RGB"), dtype=np.uint8)
+
+
+def read_frame_header(path: Path, size: tuple[int, int]) -> None:
+    """Check from its header that an image file is readable and ``size`` (height, width)."""
+    with _open_image(path) as image:
+        _check_frame_size(path, image, size)
+
+
+def _check_frame_size(path: Path, image: Image.Image, size: tuple[int, int]) -> None:
+    if (image.height, image.width) != size:
+        raise VosbenchError(
+            f"{path}: frame is {image.height}x{image.width} but the video's first frame is "
+            f"{size[0]}x{size[1]}; every frame of a video must have one size"
+        )
 
 
 def binary_to_ids(raw: np.ndarray) -> np.ndarray:
@@ -93,8 +105,18 @@ def binary_to_ids(raw: np.ndarray) -> np.ndarray:
     return raw
 
 
-def merge_objects(raw: np.ndarray) -> np.ndarray:
-    """Every non-zero value becomes object 1 (single-object datasets)."""
+def single_object(raw: np.ndarray) -> np.ndarray:
+    """A single-object mask (DAVIS 2016): 0/255 or 0/1, the object becoming id 1.
+
+    Other values are refused (``ValueError``) rather than merged: the evaluator would
+    score them as separate objects, and the two would disagree about what was segmented.
+    """
+    values = set(np.unique(raw).tolist())
+    if not (values <= {0, 255} or values <= {0, 1}):
+        raise ValueError(
+            f"holds values {sorted(values - {0})}, but a DAVIS 2016 annotation holds one object (0/255); "
+            "for several objects use the DAVIS 2017 layout (-d davis2017), else merge them into 255"
+        )
     return (raw != 0).astype(np.uint8)
 
 
@@ -142,13 +164,30 @@ class FileVideo(Video):
     def _find_objects(self) -> dict[int, int]:
         first: dict[int, int] = {}
         for index, path in self._given.items():
-            for object_id in np.unique(self._decode(read_mask(path))).tolist():
+            for object_id in np.unique(self._decoded(path)).tolist():
                 if object_id != 0:
                     first.setdefault(object_id, index)
         if not first:
             where = ", ".join(str(p) for p in self._given.values()) or self._name
             raise VosbenchError(f"{where}: the given annotation holds no object; nothing to segment")
         return first
+
+    def check(self) -> None:
+        """Every frame and annotation the right size, read from the file headers (about
+        a millisecond a file), and the given masks' objects, before any frame is segmented."""
+        super().check()
+        for path in self._frames[1:]:
+            read_frame_header(path, self.info.size)
+        for path in self._gt.values():
+            height, width = image_size(path)
+            if (height, width) != self.info.size:
+                self._wrong_annotation_size(path, (height, width))
+
+    def _wrong_annotation_size(self, path: Path, size: tuple[int, int]) -> None:
+        raise VosbenchError(
+            f"{path}: annotation is {size[0]}x{size[1]} but its frames are "
+            f"{self.info.height}x{self.info.width}; the annotation must match its frame"
+        )
 
     @property
     def frame_names(self) -> list[str]:
@@ -186,15 +225,18 @@ class FileVideo(Video):
     def output_frames(self) -> list[int]:
         return list(self._output_frames)
 
+    def _decoded(self, path: Path) -> np.ndarray:
+        try:
+            return self._decode(read_mask(path))
+        except ValueError as error:
+            raise VosbenchError(f"{path}: {error}") from None
+
     def _read(self, path: Path) -> np.ndarray:
         """An annotation in dataset ids, checked against the video's size and objects."""
-        mask = self._decode(read_mask(path))
+        mask = self._decoded(path)
         info = self.info
         if mask.shape != info.size:
-            raise VosbenchError(
-                f"{path}: annotation is {mask.shape[0]}x{mask.shape[1]} but its frames are "
-                f"{info.height}x{info.width}; the annotation must match its frame"
-            )
+            self._wrong_annotation_size(path, mask.shape)
         unknown = sorted(set(np.unique(mask).tolist()) - {0, *info.objects.ids})
         if unknown:
             raise VosbenchError(

@@ -80,10 +80,14 @@ def run(
     layout = store.Layout(out.absolute(), nested=len(config.methods) > 1, prediction_layout=dataset.prediction_layout)
     if out.exists() and not out.is_dir():
         raise VosbenchError(f"{out}: exists and is not a folder; choose another --out")
-    # before anything is written: hashing the checkpoints finds missing ones
+    # before anything is written: hashing the checkpoints finds missing ones, building
+    # each method once finds bad settings and checkpoints that do not fit
     identity = config.identity({"name": dataset.name, "layout": dataset.prediction_layout, "sequences": selection})
+    for choice in config.methods:
+        choice.build("cpu", config.dtype)
     report = RunReport(out)
-    with store.locked(out):
+    before = store.entries(out)
+    with store.locked(out), store.undone_if_failed(out, before):
         manifest = _open_manifest(out, identity, config, dataset, sequences, layout, command, executor.describe())
         store.clear_staging(out)
         pairs = store.planned_pairs(manifest)
@@ -192,6 +196,7 @@ def _open_manifest(
                 "root": str(Path(getattr(dataset, "root", "")).resolve()) if getattr(dataset, "root", None) else None,
                 "layout": dataset.prediction_layout,
                 "self_evaluation": "davis" if dataset.prediction_layout == "davis" else "youtube",
+                "synthetic": dataset.synthetic,
             },
             "checkpoints": checkpoint_paths(config.methods),
             "seeds": _seeds(config),
@@ -236,6 +241,7 @@ def _run_sequence(
     prediction_layout: str,
     progress: RunProgress,
 ) -> None:
+    video.check()  # a bad frame or annotation fails now, not after the frames before it
     count = frames_to_run(video, config.max_frames)
     progress.sequence(label, video.name, count)
     torch.manual_seed(config.seed)

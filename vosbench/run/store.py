@@ -147,6 +147,38 @@ def locked(root: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def entries(root: Path) -> set[str] | None:
+    """The names in ``root`` (None when it does not exist): what ``undone_if_failed`` keeps."""
+    return {p.name for p in root.iterdir()} if root.is_dir() else None
+
+
+@contextlib.contextmanager
+def undone_if_failed(root: Path, before: set[str] | None) -> Iterator[None]:
+    """A first attempt that fails before committing any sequence leaves ``root`` as it was
+    (``before``: its ``entries`` then).
+
+    What the attempt added goes (the manifest, which records settings a corrected command
+    may change; lock, staging, masks), and ``root`` itself when it did not exist. A run
+    directory that already had a manifest, or gained a finished sequence, is kept for a
+    resume.
+    """
+    first = not (root / MANIFEST).exists()
+    try:
+        yield
+    except BaseException:
+        if first and not (root / "parts").exists():
+            if before is None:
+                shutil.rmtree(root, ignore_errors=True)
+            else:
+                for path in root.iterdir():
+                    if path.name not in before:
+                        if path.is_dir():
+                            shutil.rmtree(path, ignore_errors=True)
+                        else:
+                            path.unlink(missing_ok=True)
+        raise
+
+
 def clear_staging(root: Path) -> None:
     """Remove what an interrupted run left half-made (only while holding the lock)."""
     shutil.rmtree(root / STAGING, ignore_errors=True)
