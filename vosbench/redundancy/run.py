@@ -83,6 +83,7 @@ def run_redundancy(
             "kind": type(dataset).__name__,
             "name": getattr(dataset, "name", None),
             "root": str(Path(getattr(dataset, "root", "")).resolve()),
+            "synthetic": getattr(dataset, "synthetic", False),
         },
         "max_frames": config.max_frames,
     }

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from vosbench.report import figures as draw
 from vosbench.report import tables
-from vosbench.report.inputs import Inputs, RedundancyInput
+from vosbench.report.inputs import Inputs, RedundancyInput, dataset_name
 from vosbench.report.strips import GROUND_TRUTH, load_strips
 from vosbench.report.style import palette
 
@@ -126,7 +126,7 @@ def assemble(inputs: Inputs, title: str | None = None) -> Report:
 
 
 def _default_title(inputs: Inputs) -> str:
-    datasets = sorted({(r.manifest.get("dataset") or {}).get("name", "?") for r in inputs.runs})
+    datasets = sorted({dataset_name(r.manifest.get("dataset")) for r in inputs.runs})
     return f"vosbench report: {', '.join(inputs.labels)} on {', '.join(datasets)}"
 
 
@@ -139,7 +139,7 @@ def _facts(inputs: Inputs) -> list[tuple[str, str]]:
         done = f"{sequences} of {planned} sequences" if planned and planned != sequences else f"{sequences} sequences"
         facts.append((
             "run",
-            f"{run.root.resolve()} ({', '.join(run.labels.values())}; {(run.manifest.get('dataset') or {}).get('name', '?')}, {done}, "
+            f"{run.root.resolve()} ({', '.join(run.labels.values())}; {dataset_name(run.manifest.get('dataset'))}, {done}, "
             f"{config.get('device')}, {config.get('dtype')})",
         ))
     for red in inputs.redundancy:

@@ -20,6 +20,13 @@ from vosbench.errors import VosbenchError
 from vosbench.run.tables import Run, load_run
 
 
+
+def dataset_name(info: dict[str, Any] | None) -> str:
+    """A manifest's dataset as reports name it: a generated set says that it is one."""
+    info = info or {}
+    name = info.get("name") or "?"
+    return f"synthetic videos ({name} layout)" if info.get("synthetic") else name
+
 @dataclass(frozen=True)
 class RunInput:
     """One run directory and how its labels are shown."""
@@ -50,7 +57,7 @@ class RedundancyInput:
         """What was analysed, in a few words: features, trained or not, dataset."""
         features = self.manifest.get("features", "?")
         kind = "training-free" if self.manifest.get("training_free") else "trained"
-        dataset = (self.manifest.get("dataset") or {}).get("name") or "?"
+        dataset = dataset_name(self.manifest.get("dataset"))
         return f"{features} key features ({kind}) on {dataset}"
 
 

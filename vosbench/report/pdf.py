@@ -30,8 +30,9 @@ GREY = "#666666"
 ABSENT = "#8a5a00"
 FONT = FontProperties(family="DejaVu Sans")
 BOLD = FontProperties(family="DejaVu Sans", weight="bold")
-FIGURE_MAX = PAGE[1] - 2 * MARGIN - 0.9  # inches: a figure, its title and caption fill a page at most
-STRIP_MAX = FIGURE_MAX / 2 - 0.35  # two qualitative strips to a page
+# inches: two figures (or qualitative strips) with their titles and captions share a page,
+# so a report of many figures is not a run of half-empty pages
+FIGURE_MAX = (PAGE[1] - 2 * MARGIN) / 2 - 0.85
 
 
 def text_width(text: str, size: float, bold: bool = False) -> float:
@@ -77,8 +78,7 @@ class Pages:
     def text(self, text: str, size: float = 9, bold: bool = False, colour: str = TEXT, gap: float = 0.08,
              keep: float = 0.0, indent: float = 0.0) -> None:
         """A paragraph wrapped to the page width; ``keep`` inches must fit after it (headings)."""
-        chars = max(20, int((WIDTH - indent) * 72 / (0.55 * size)))
-        lines = textwrap.wrap(text, chars) or [""]
+        lines = _wrap(text, size, indent)
         height = len(lines) * size * 1.4 / 72
         self.room(height + keep)
         self.figure.text(*self._at(MARGIN + indent, self.y), "\n".join(lines), fontsize=size, color=colour,
@@ -89,8 +89,10 @@ class Pages:
         self.figure.add_artist(Line2D([x0 / PAGE[0], x1 / PAGE[0]], [y / PAGE[1]] * 2, linewidth=width, color=TEXT,
                                       transform=self.figure.transFigure))
 
-    def table(self, header: list[str], rows: list[list[str]], numeric: list[bool], colours: dict[str, str]) -> None:
-        """A booktabs-style table; the font shrinks (to 5.5 pt) until it fits the width."""
+    def table(self, header: list[str], rows: list[list[str]], numeric: list[bool], colours: dict[str, str],
+              after: float = 0.0) -> None:
+        """A booktabs-style table; the font shrinks (to 5.5 pt) until it fits the width.
+        ``after`` inches (its caption) stay on the page of its last rows."""
         size = 8.0
         while True:
             widths = [max(text_width(h, size, bold=True), *(text_width(r[c], size) for r in rows)) + 0.18
@@ -101,13 +103,15 @@ class Pages:
         line = size * 1.7 / 72
         starts = np.concatenate([[MARGIN], MARGIN + np.cumsum(widths)[:-1]])
         right = MARGIN + sum(widths)
-        whole = line * (len(rows) + 1) + 0.15
+        whole = line * (len(rows) + 1) + 0.15 + after
         if whole <= PAGE[1] - 2 * MARGIN and self.y - whole < MARGIN:
             self.new_page()  # it fits on a page of its own: do not split it
         index = 0
         while index < len(rows) or index == 0:
             self.room(line * min(3, len(rows) + 1) + 0.1)
             fits = max(1, int((self.y - MARGIN - 0.1) / line) - 1)
+            if index + fits >= len(rows) and (len(rows) - index + 1) * line + 0.1 + after > self.y - MARGIN:
+                fits = max(1, fits - int(np.ceil(after / line)))  # the last rows move over with the caption
             chunk = rows[index : index + fits]
             self.rule(self.y, MARGIN, right, 1.0)
             self._row(header, starts, widths, numeric, size, bold=True)
@@ -154,10 +158,20 @@ class Pages:
         self.y -= 0.3
 
 
+def _wrap(text: str, size: float, indent: float = 0.0) -> list[str]:
+    chars = max(20, int((WIDTH - indent) * 72 / (0.55 * size)))
+    return textwrap.wrap(text, chars) or [""]
+
+
+def _text_height(text: str, size: float, gap: float) -> float:
+    """The height ``Pages.text`` takes for ``text``, its gap included."""
+    return len(_wrap(text, size)) * size * 1.4 / 72 + gap
+
+
 def _figure_height(item: FigureItem) -> float:
     width, height = Image.open(io.BytesIO(item.png)).size
     w, h = width / item.dpi, height / item.dpi
-    return min(h * min(1.0, WIDTH / w), STRIP_MAX if item.photo else FIGURE_MAX)
+    return min(h * min(1.0, WIDTH / w), FIGURE_MAX)
 
 
 def _height(item: TableItem | FigureItem) -> float:
@@ -167,7 +181,7 @@ def _height(item: TableItem | FigureItem) -> float:
     if isinstance(item, TableItem):
         whole = 0.19 * (len(item.shown) + 1) + 0.15  # a table that fits a page is not split
         return 0.3 + (whole if whole <= PAGE[1] - 2 * MARGIN else 0.19 * 4)
-    return 0.3 + _figure_height(item)
+    return 0.3 + _figure_height(item) + _text_height(item.caption, 8, 0.2)
 
 
 def write_pdf(report: Report, path: Path) -> int:
@@ -203,14 +217,15 @@ def _item(pages: Pages, item: TableItem | FigureItem, colours: dict[str, str]) -
     if item.absent:
         pages.text(item.absent, size=9, colour=ABSENT, gap=0.12)
         return
+    caption = _text_height(item.caption, 8, 0.2)
     if isinstance(item, TableItem):
         table = item.shown
         pages.text(item.title, size=11, bold=True, gap=0.08, keep=_height(item) - 0.3)
         pages.table([str(c) for c in table.columns], texts(table, item.digits), [is_numeric(table[c]) for c in table.columns],
-                    colours)
+                    colours, after=caption)
         pages.text(item.caption, size=8, colour=GREY, gap=0.2)
         return
-    # the title stays with its figure
-    pages.text(item.title, size=11, bold=True, gap=0.06, keep=_figure_height(item))
-    pages.image(item.png, item.dpi, STRIP_MAX if item.photo else FIGURE_MAX)
+    # the title, the figure and its caption stay together
+    pages.text(item.title, size=11, bold=True, gap=0.06, keep=_figure_height(item) + 0.08 + caption)
+    pages.image(item.png, item.dpi, FIGURE_MAX)
     pages.text(item.caption, size=8, colour=GREY, gap=0.2)

@@ -20,7 +20,7 @@ from PIL import Image
 from vosbench.data import Dataset, open_dataset
 from vosbench.errors import VosbenchError
 from vosbench.masks import DAVIS_PALETTE, read_mask
-from vosbench.report.inputs import Inputs, RunInput
+from vosbench.report.inputs import Inputs, RunInput, dataset_name
 
 GROUND_TRUTH = "ground truth"
 GAP = 4  # white pixels between tiles
@@ -141,7 +141,7 @@ def load_strips(
     absent: list[str] = []
     for runs in _by_dataset(inputs.runs):
         manifest = runs[0].manifest
-        name = (manifest.get("dataset") or {}).get("name", "?")
+        name = dataset_name(manifest.get("dataset"))
         try:
             dataset = open_frames(manifest)
         except VosbenchError as error:

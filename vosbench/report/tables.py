@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from vosbench.eval.evaluate import GLOBAL_COLUMNS
-from vosbench.report.inputs import Inputs
+from vosbench.report.inputs import Inputs, dataset_name
 from vosbench.run.summaries import sequence_table, summary_table
 
 MIB = 2**20
@@ -134,7 +134,7 @@ def environment_table(inputs: Inputs) -> pd.DataFrame:
         commit = (git.get("commit") or "")[:10] + (" (dirty)" if git.get("dirty") else "") if git else "–"
         rows.append({
             "run": run.name,
-            "dataset": (manifest.get("dataset") or {}).get("name", "?"),
+            "dataset": dataset_name(manifest.get("dataset")),
             "sequences": int(run.run.frames["sequence"].nunique()),
             "device": config.get("device"),
             "dtype": config.get("dtype"),
