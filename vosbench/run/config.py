@@ -107,13 +107,18 @@ def choose_methods(methods: Sequence[str], settings: Sequence[str] = (), checkpo
     )
 
 
+SETTING_TARGET = re.compile(r"([^:]+):(\s*[A-Za-z_]\w*\s*=.*)", re.S)
+
+
 def split_target(item: str) -> tuple[str | None, str]:
     """A ``--set`` option ``[TARGET:]name=value`` -> (TARGET or None, ``name=value``).
 
-    The prefix ends at the last ":" before the "=", so values may hold ":".
+    A target (a label or method name) holds no ":", but may hold "=" (sweep labels such
+    as ``stcn@mem_every=5``); the prefix is what stands before the first ":" when a
+    parameter name and "=" follow it, so values may hold ":" too.
     """
-    target, colon, _ = item.partition("=")[0].rpartition(":")
-    return (target, item[len(target) + 1 :]) if colon else (None, item)
+    match = SETTING_TARGET.fullmatch(item)
+    return (match.group(1), match.group(2)) if match else (None, item)
 
 
 def checkpoint_targets(items: Sequence[str], targets: Sequence[str], kind: str) -> dict[str, str]:

@@ -63,10 +63,26 @@ class Run:
 
     def masks_dir(self, method: str, sequence: str) -> Path:
         """The folder of ``method``'s masks of ``sequence``, whatever the layout."""
+        self._check_done(method, sequence)
         return self.layout.masks_dir(method, sequence)
 
     def probs_path(self, method: str, sequence: str) -> Path:
-        return self.layout.probs_path(method, sequence)
+        """``method``'s probabilities of ``sequence`` (a run made with ``--save-probs``)."""
+        self._check_done(method, sequence)
+        path = self.layout.probs_path(method, sequence)
+        if not path.is_file():
+            raise VosbenchError(f"{self.root}: no probabilities of {method} on {sequence}; the run was made without --save-probs")
+        return path
+
+    def _check_done(self, method: str, sequence: str) -> None:
+        labels = [m["label"] for m in self.manifest["config"]["methods"]]
+        if method not in labels:
+            raise VosbenchError(f"{self.root}: no method {method!r} in this run; its methods: {', '.join(labels)}")
+        if sequence not in self.manifest["sequences"]:
+            shown = ", ".join(self.manifest["sequences"][:5])
+            raise VosbenchError(f"{self.root}: no sequence {sequence!r} in this run; it has {shown}, ...")
+        if not self.layout.is_done(method, sequence):
+            raise VosbenchError(f"{self.root}: {method} on {sequence} is not finished; rerun the run's command to finish it")
 
 
 def load_run(path: str | Path) -> Run:
