@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conformance import assert_bases_close, load_case, write_checkpoint
+from conformance import assert_bases_close, assert_draw_equal, load_case, write_checkpoint
 from methods.swem import build
 from vosbench import registry
 from vosbench.data.video import VideoInfo
@@ -92,7 +92,7 @@ def test_conformance(case, file, fast_conv, checkpoint):
     ids = sorted(int(v) for v in np.unique(data["mask0"]) if v)
     got = run(method, frames, {0: data["mask0"]}, {i: 0 for i in ids})
 
-    assert torch.equal(method.bank.initial_keys, torch.from_numpy(data["kappa_init"]))  # seed 0, bit for bit
+    assert_draw_equal(method.bank.initial_keys, torch.from_numpy(data["kappa_init"]))  # seed 0
     # the near-hard E-step amplifies round-off (Winograd's, another instruction set's):
     # the README's 1e-3 relative on the bases, its measured spread between official runs
     assert_bases_close(method.bank.first.keys, torch.from_numpy(data["kappa_frame0"]))
