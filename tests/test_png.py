@@ -17,6 +17,7 @@ import re
 import struct
 import zlib
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -303,7 +304,8 @@ def test_walks_that_outrun_the_budget_go_to_pillow(tmp_path, monkeypatch):
     assert np.count_nonzero(np.frombuffer(filtered_rows(pixels, [NONE, PAETH]), np.uint8)[width + 2 :]) == 1
     data = make_png(pixels, [NONE, PAETH], colour=GREY)
     counted = png._ROW_COST + png._WALKED_ROW_COST + png._EVENT_COST  # before walking
-    monkeypatch.setattr(png, "_FIXED_COST", png._budget(height, width) + png._FIXED_COST - counted - 100 * png._EVENT_COST)
+    pillow_cost = png._budget(height, width) + png._FIXED_COST
+    monkeypatch.setattr(png, "_FIXED_COST", pillow_cost - counted - 100 * png._EVENT_COST)  # 100 steps' worth
     assert png.decode(data) is None
     (tmp_path / "walk.png").write_bytes(data)
     np.testing.assert_array_equal(read_mask(tmp_path / "walk.png"), pixels)
@@ -317,6 +319,28 @@ def test_masks_at_davis_size_take_the_fast_path_unless_pillow_is_faster(writer, 
     mask = blobs(np.random.default_rng(4), 480, 854, objects=3)
     decoded = png.decode(writers.write(mask, writer))
     assert (decoded is None) == (writer in ("paeth", "average"))
+
+
+@pytest.mark.parametrize("writer", ["paeth", "average"])
+def test_costly_files_are_left_to_pillow_before_they_are_all_inflated(writer, monkeypatch, budgeted):
+    data = writers.write(blobs(np.random.default_rng(4), 480, 854, objects=3), writer)
+    inflated = []
+
+    class Counting:  # the inflater, counting the bytes it gives
+        def __init__(self):
+            self.inflater = zlib.decompressobj()
+
+        def __getattr__(self, name):
+            return getattr(self.inflater, name)
+
+        def decompress(self, *args):
+            inflated.append(len(part := self.inflater.decompress(*args)))
+            return part
+
+    monkeypatch.setattr(png, "_zlib", SimpleNamespace(decompressobj=Counting, error=zlib.error, crc32=zlib.crc32))
+    monkeypatch.setattr(png, "_unfilter", lambda *args: pytest.fail("inflated all of a file for Pillow"))
+    assert png.decode(data) is None
+    assert 0 < sum(inflated) < 480 * 855 / 2
 
 
 @pytest.mark.parametrize("folder", [("davis2016-val", "Annotations", "480p"), ("predictions", "osvos-union")],

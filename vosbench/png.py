@@ -68,13 +68,14 @@ def decode(data: bytes) -> np.ndarray | None:
     if parsed is None:
         return None
     height, width, idat = parsed
-    if _budget(height, width) < 0:
+    budget = _budget(height, width)
+    if budget < 0:  # small: Pillow's per-file overhead is less than ours
         return None
-    inflated = _inflate(idat, height, width)
+    inflated = _inflate(idat, height, width, budget)
     if inflated is None:
         return None
-    kinds, pixels = inflated
-    return pixels if _unfilter(kinds, pixels) else None
+    kinds, pixels, budget = inflated
+    return pixels if _unfilter(kinds, pixels, budget) else None
 
 
 def _parse(data: bytes) -> tuple[int, int, bytes] | None:
@@ -130,14 +131,16 @@ def _chunks(data: bytes) -> list[tuple[bytes, memoryview]] | None:
         pos = end + 4
 
 
-def _inflate(stream: bytes, height: int, width: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """(filter type of each row, the filtered rows [H, W]) from the zlib ``stream`` of the
-    IDAT chunks; None unless it is complete, clean and exactly H rows of 1 + W bytes.
+def _inflate(stream: bytes, height: int, width: int, budget: int) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """(filter type of each row, the filtered rows [H, W], the budget left) from the zlib
+    ``stream`` of the IDAT chunks; None unless it is complete, clean and exactly H rows of
+    1 + W bytes, and as soon as the rows inflated cost more than ``budget`` (``_cost``).
 
     It is inflated a few dozen kilobytes at a time straight into the output array: one
     temporary of the whole image's size, allocated and freed per file, costs the kernel
     a fresh page for every 4 KiB (glibc hands such blocks back at once), which took
-    longer than the inflating itself.
+    longer than the inflating itself. A file left to Pillow for its cost is mostly not
+    inflated here.
     """
     kinds = np.empty(height, dtype=np.uint8)
     pixels = np.empty((height, width), dtype=np.uint8)
@@ -153,37 +156,41 @@ def _inflate(stream: bytes, height: int, width: int) -> tuple[np.ndarray, np.nda
             part = np.frombuffer(part, dtype=np.uint8).reshape(rows, width + 1)
             kinds[start : start + rows] = part[:, 0]
             pixels[start : start + rows] = part[:, 1:]
+            budget -= _cost(kinds[start : start + rows], pixels[start : start + rows])
+            if budget < 0:
+                return None
         beyond = inflater.decompress(stream, 1)  # nothing may follow, and the stream must end
     except _zlib.error:
         return None
     if beyond or not inflater.eof or inflater.unused_data:
         return None
-    return kinds, pixels
+    return kinds, pixels, budget
 
 
-def _unfilter(kinds: np.ndarray, rows: np.ndarray) -> bool:
+def _cost(kinds: np.ndarray, rows: np.ndarray) -> int:
+    """What unfiltering these rows costs before any walk goes past their nonzero bytes."""
+    walked = np.flatnonzero(kinds >= _AVERAGE)
+    events = np.count_nonzero(rows[walked]) if walked.size else 0
+    return _ROW_COST * int(np.count_nonzero(kinds >= _UP)) + _WALKED_ROW_COST * walked.size + _EVENT_COST * events
+
+
+def _unfilter(kinds: np.ndarray, rows: np.ndarray, budget: int) -> bool:
     """Undo the PNG row filters in place (one byte per pixel); False on a filter type
-    that does not exist or when the work left to Python would cost more than Pillow's
-    whole decoding.
+    that does not exist or when the walks take more events than ``budget`` pays for.
 
     All arithmetic is uint8 and wraps, as PNG's does. None rows are their filtered bytes
     and Sub rows need nothing from the row above, so all Sub rows are done at once. The
     rest go top to bottom: an Up row is the row above plus its own bytes, and Paeth and
     Average rows, whose pixels depend on their left neighbour in a way no running sum
-    gives, are walked from one event to the next (see ``_walk``), at least one event per
-    nonzero filtered byte: few in a mask, so that is counted before any walking.
+    gives, are walked from one event to the next (see ``_walk``): at least one event per
+    nonzero filtered byte, few in a mask, which ``_inflate`` has already charged.
     """
     height, width = rows.shape
     if kinds.max() > _PAETH:
         return False
     walked = np.flatnonzero(kinds >= _AVERAGE)
-    budget = _budget(height, width) - _ROW_COST * int(np.count_nonzero(kinds >= _UP))
     if walked.size:
         block = rows[walked]
-        budget -= _WALKED_ROW_COST * walked.size + _EVENT_COST * int(np.count_nonzero(block))
-    if budget < 0:
-        return False
-    if walked.size:
         nonzero = np.flatnonzero(block != 0)  # flat: numpy's 2-D nonzero is many times slower
         bounds = np.searchsorted(nonzero, np.arange(walked.size + 1) * width).tolist()
         spans = zip(bounds[:-1], bounds[1:])  # each walked row's nonzero bytes, top to bottom
