@@ -70,7 +70,7 @@ def check(files: list[bytes]) -> tuple[int, int]:
     """(files left to Pillow, files decoded differently from Pillow)."""
     decoded = [png.decode(data) for data in files]
     declined = sum(pixels is None for pixels in decoded)
-    differ = sum(pixels is not None and not np.array_equal(pixels, pillow(data)) for pixels, data in zip(decoded, files))
+    differ = sum(p is not None and not np.array_equal(p, pillow(data)) for p, data in zip(decoded, files))
     return declined, differ
 
 

@@ -58,7 +58,7 @@ _CHUNK = 64 * 1024  # bytes inflated at a time: below glibc's threshold for mmap
 # inflating and the numpy passes about a third of Pillow's time per pixel, then each row
 # that needs the row above, each Paeth or Average row and each event of its walk (see
 # ``_walk``). Files that would cost more than Pillow's decoding are left to it: small
-# ones before inflating, busy ones once the filter types and bytes are known.
+# ones before inflating, busy ones as soon as the rows inflated so far cost too much.
 _FIXED_COST, _ROW_COST, _WALKED_ROW_COST, _EVENT_COST = 30_000, 300, 1_200, 400
 
 
@@ -250,9 +250,9 @@ def _walk(above: bytes | bytearray, columns: list[int], values: list[int], avera
     a == b - 1, and only between changes of the row above; any other a converges to one
     of those within eight pixels, one event each. So pixels are computed one by one
     only at the nonzero filtered bytes, at the changes that end a state, and while an
-    Average row converges; the stretches between are slices of ``above`` or runs of one
-    value. Bit-exact with the definition: the formula at every event, and at every
-    other pixel a predictor that gives exactly the copied or held value.
+    Average row converges; the row starts as a copy of ``above`` and held stretches are
+    filled with their value. Bit-exact with the definition: the formula at every event,
+    and at every other pixel a predictor that gives exactly the copied or held value.
     """
     width = len(above)
     row = bytearray(above)  # copied stretches are left as they are
