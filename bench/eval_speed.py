@@ -3,14 +3,18 @@
 Runs the command as a subprocess (interpreter start and imports included), the Python
 function in this process, and PNG decoding alone of the same files (the floor under
 both), and, when given checkouts, davis2017-evaluation and vos-benchmark on the same
-data in the same session; then prints a table and the ratios.
+data in the same session; with ``--writers``, the command again on the predictions as
+each of those writers writes them (bench/png_writers.py: every PNG filter type on every
+row, libpng's adaptive choice as OpenCV's writer makes it, Pillow's writers), rewritten
+into a temporary folder; then prints a table and the ratios to the references, which
+read the predictions as they are.
 CPU is user + system time of the process and all its children (worker processes
 included); peak memory is the largest resident set among them. Run from the project
 root:
 
     python bench/eval_speed.py [--workers N] [--repeat R]
         [--davis2017-evaluation /tmp/davis2017-evaluation] [--vos-benchmark /tmp/vos-benchmark]
-        [--reference-python /tmp/venv/bin/python]
+        [--reference-python /tmp/venv/bin/python] [--writers none,sub,up,average,paeth,adaptive,opencv,pillow]
 
 The references need opencv, scikit-image, scipy, tqdm and pandas; pass an interpreter
 that has them with ``--reference-python``. Both treat 255 in a mask as void or as an
@@ -33,9 +37,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import numpy as np  # noqa: E402
 
+import png_writers  # noqa: E402
 from vosbench.eval import evaluate  # noqa: E402
 from vosbench.masks import read_mask, write_mask  # noqa: E402
 
@@ -117,6 +123,34 @@ def read_jf(csv: Path) -> float:
     return float(values.split(",")[header.split(",").index("J&F-Mean")])
 
 
+def rewrite(pred: Path, out: Path, writer: str) -> None:
+    """The prediction folders as ``writer`` writes their masks, in the same layout under ``out``."""
+    for path in sorted(pred.rglob("*.png")):
+        target = out / path.relative_to(pred)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(png_writers.write(read_mask(path), writer))
+
+
+def eval_command(pred: Path, gt: Path, workers: int, out: Path, name: str = "vosbench eval (command)") -> Measure:
+    command = [sys.executable, str(ROOT / "cli.py"), "eval", str(pred), "--gt", str(gt), "--out", str(out)]
+    m = run_command(name, command + ["--workers", str(workers)])
+    m.jf = read_jf(out / "global.csv")
+    return m
+
+
+def measure_writers(pred: Path, gt: Path, workers: int, writers: list[str], repeat: int = 1) -> list[Measure]:
+    """Our command on the predictions as each writer writes them (fastest of ``repeat`` by CPU)."""
+    measures = []
+    with tempfile.TemporaryDirectory(prefix="eval_speed.") as folder:
+        for writer in writers:
+            rewritten = Path(folder) / writer
+            rewrite(pred.resolve(), rewritten, writer)
+            runs = [eval_command(rewritten, gt.resolve(), workers, Path(folder) / f"out-{writer}{i}",
+                                 f"vosbench eval, {writer}-written") for i in range(repeat)]
+            measures.append(min(runs, key=lambda m: m.cpu_s))
+    return measures
+
+
 def measure_eval(pred: Path, gt: Path, workers: int, repeat: int = 1, davis2017_evaluation: Path | None = None,
                  vos_benchmark: Path | None = None, reference_python: str = sys.executable) -> list[Measure]:
     """Our command, our function in process, decoding alone, then each reference given.
@@ -134,13 +168,7 @@ def measure_eval(pred: Path, gt: Path, workers: int, repeat: int = 1, davis2017_
     ]
     with tempfile.TemporaryDirectory(prefix="eval_speed.") as folder:
         folder = Path(folder)
-        ours = []
-        for i in range(repeat):
-            out = folder / f"ours{i}"
-            command = [sys.executable, str(ROOT / "cli.py"), "eval", str(pred), "--gt", str(gt), "--out", str(out)]
-            m = run_command("vosbench eval (command)", command + ["--workers", str(workers)])
-            m.jf = read_jf(out / "global.csv")
-            ours.append(m)
+        ours = [eval_command(pred, gt, workers, folder / f"ours{i}") for i in range(repeat)]
         measures.insert(0, min(ours, key=lambda m: m.cpu_s))
 
         if davis2017_evaluation or vos_benchmark:
@@ -169,17 +197,21 @@ def main() -> None:
     parser.add_argument("--davis2017-evaluation", type=Path, help="checkout of davisvideochallenge/davis2017-evaluation")
     parser.add_argument("--vos-benchmark", type=Path, help="checkout of hkchengrex/vos-benchmark")
     parser.add_argument("--reference-python", default=sys.executable, help="interpreter for the references")
+    parser.add_argument("--writers", default="", help=f"comma-separated, of {', '.join(png_writers.WRITERS)}")
     args = parser.parse_args()
     measures = measure_eval(args.pred, args.gt, args.workers, args.repeat, args.davis2017_evaluation,
                             args.vos_benchmark, args.reference_python)
+    written = measure_writers(args.pred, args.gt, args.workers, [w for w in args.writers.split(",") if w], args.repeat)
     print(f"\n{'':38s} {'CPU s':>8s} {'wall s':>8s} {'peak MiB':>9s} {'J&F-Mean':>9s}")
-    for m in measures:
+    for m in [*measures, *written]:
         jf = f"{m.jf:9.6f}" if m.jf is not None else f"{'-':>9s}"
         print(f"{m.name:38s} {m.cpu_s:8.2f} {m.wall_s:8.2f} {m.peak_mib:9.0f} {jf}")
     ours_command, ours_in_process = measures[0], measures[1]
     for m in measures[3:]:
         print(f"{m.name}: {m.cpu_s / ours_command.cpu_s:.1f}x the CPU of vosbench eval (command), "
               f"{m.cpu_s / ours_in_process.cpu_s:.1f}x that of evaluate() in process")
+        for w in written:
+            print(f"  {m.cpu_s / w.cpu_s:.1f}x that of {w.name}")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ def load(name: str):
     try:
         module_spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
         module = importlib.util.module_from_spec(module_spec)
+        sys.modules[module_spec.name] = module  # dataclasses look their module up there
         module_spec.loader.exec_module(module)
         return module
     finally:
@@ -121,3 +122,28 @@ def test_long_video_bench_tells_a_capped_bank_from_a_growing_one(tmp_path):
     assert table.loc["swem", "stored_end"] == table.loc["swem", "stored_frame_100"]
     assert table.loc["stcn@uncapped", "verdict"] == "grows" and table.loc["swem", "memory_mib_end"] > 0
     assert (out / "report" / "report.html").is_file()
+
+
+@pytest.mark.parametrize("writer", ["none", "sub", "up", "average", "paeth", "adaptive", "opencv", "pillow"])
+def test_eval_speed_rewrites_predictions_as_each_writer_writes_them(tmp_path, writer):
+    """The same masks in the same layout, with the row filters the writer is named for."""
+    from vosbench import png
+    from vosbench.masks import read_mask, write_mask
+
+    eval_speed = load("eval_speed")
+    rng = np.random.default_rng(0)
+    for name in ("a/00000.png", "a/00001.png", "b/00000.png"):
+        mask = np.zeros((40, 60), np.uint8)
+        mask[rng.integers(0, 20) :, rng.integers(0, 30) : 50] = rng.integers(1, 4)
+        write_mask(tmp_path / "pred" / name, mask)
+    eval_speed.rewrite(tmp_path / "pred", tmp_path / writer, writer)
+    sources = sorted((tmp_path / "pred").rglob("*.png"))
+    assert [p.relative_to(tmp_path / writer) for p in sorted((tmp_path / writer).rglob("*.png"))] == [
+        p.relative_to(tmp_path / "pred") for p in sources]
+    for path in sources:
+        rewritten = tmp_path / writer / path.relative_to(tmp_path / "pred")
+        np.testing.assert_array_equal(read_mask(rewritten), read_mask(path))
+        height, width, stream = png._parse(rewritten.read_bytes())
+        kinds = set(png._inflate(stream, height, width, 2**62)[0].tolist())
+        expected = {"none": {0}, "sub": {1}, "up": {2}, "average": {3}, "paeth": {4}, "pillow": {0}}.get(writer)
+        assert kinds == expected if expected else len(kinds) > 1, kinds

@@ -1,18 +1,23 @@
 """vosbench.png: bit-exact with Pillow on every PNG it decodes, and Pillow's result or
 error for everything it declines.
 
-The PNGs with chosen filters are written by a small encoder here (PNG specification,
+The PNGs with chosen filters are written by bench/png_writers.py (PNG specification,
 section 9: every filter type computed from the raw pixels, which needs no running sums),
 so each branch of the decoder is covered, including Paeth over random data and Average,
-which Pillow's encoder never picks for masks.
+which Pillow's encoder never picks for masks. The decoder leaves files to Pillow where
+Pillow is faster; exactness is tested with that budget lifted (``unbudgeted``, on for
+every test here), and the budget itself by the tests that put it back (``budgeted``).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import re
 import struct
 import zlib
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -23,58 +28,32 @@ from vosbench import masks, png
 from vosbench.errors import VosbenchError
 from vosbench.masks import read_mask, write_mask
 
+_spec = importlib.util.spec_from_file_location("png_writers", Path(__file__).parents[1] / "bench" / "png_writers.py")
+writers = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(writers)
 NONE, SUB, UP, AVERAGE, PAETH = range(5)
-GREY, PALETTE = 0, 3
+GREY, PALETTE = writers.GREY, writers.PALETTE
+chunk, filtered_rows = writers.chunk, writers.filtered_rows
+BUDGET = png._FIXED_COST
 
 
-def chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+@pytest.fixture(autouse=True)
+def unbudgeted(monkeypatch):
+    """Every file the decoder can vouch for is decoded here, however long it takes."""
+    monkeypatch.setattr(png, "_FIXED_COST", -(2**62))
 
 
-def filtered_rows(pixels: np.ndarray, filters: list[int]) -> bytes:
-    """Each row of an 8-bit single-channel image filtered with its filter type, type byte first."""
-    raw = pixels.astype(np.int64)
-    height, width = raw.shape
-    above = np.vstack([np.zeros((1, width), np.int64), raw[:-1]])
-    left = np.hstack([np.zeros((height, 1), np.int64), raw[:, :-1]])
-    above_left = np.hstack([np.zeros((height, 1), np.int64), above[:, :-1]])
-    estimate = left + above - above_left
-    pa, pb, pc = abs(estimate - left), abs(estimate - above), abs(estimate - above_left)
-    paeth = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, above, above_left))
-    predictions = {NONE: 0 * raw, SUB: left, UP: above, AVERAGE: (left + above) // 2, PAETH: paeth}
-    return b"".join(
-        bytes([kind]) + ((raw[r] - predictions[kind][r]) % 256).astype(np.uint8).tobytes()
-        for r, kind in enumerate(filters)
-    )
+@pytest.fixture
+def budgeted(monkeypatch):
+    monkeypatch.setattr(png, "_FIXED_COST", BUDGET)
 
 
-def make_png(
-    pixels: np.ndarray,
-    filters: list[int] | None = None,
-    *,
-    colour: int = PALETTE,
-    depth: int = 8,
-    interlace: int = 0,
-    before: list[tuple[bytes, bytes]] = (),
-    after: list[tuple[bytes, bytes]] = (),
-    idat_parts: int = 1,
-    stream: bytes | None = None,
-) -> bytes:
-    """A PNG file of ``pixels`` (or of the given zlib ``stream``) with the chunks asked for."""
-    height, width = pixels.shape
-    if stream is None:
-        stream = zlib.compress(filtered_rows(pixels, filters or [NONE] * height))
-    cuts = np.linspace(0, len(stream), idat_parts + 1).astype(int)
+def make_png(pixels: np.ndarray, filters: list[int] | None = None, *, colour: int = PALETTE,
+             before: list[tuple[bytes, bytes]] = (), **options) -> bytes:
+    """A PNG file of ``pixels`` (DAVIS palette unless ``before`` has a PLTE), None filters by default."""
     if colour == PALETTE and not any(kind == b"PLTE" for kind, _ in before):
         before = [(b"PLTE", masks.DAVIS_PALETTE.tobytes()), *before]
-    return (
-        png.SIGNATURE
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, interlace))
-        + b"".join(chunk(kind, body) for kind, body in before)
-        + b"".join(chunk(b"IDAT", stream[a:b]) for a, b in zip(cuts, cuts[1:]))
-        + b"".join(chunk(kind, body) for kind, body in after)
-        + chunk(b"IEND", b"")
-    )
+    return writers.png_bytes(pixels, filters or [NONE] * pixels.shape[0], colour=colour, before=before, **options)
 
 
 def pillow(data: bytes) -> np.ndarray:
@@ -122,7 +101,7 @@ def test_shared_pngs_match_pillow(folder, every):
             np.testing.assert_array_equal(ours, np.asarray(image), err_msg=str(path))
 
 
-def test_read_mask_takes_the_fast_path_for_annotations(davis2016, monkeypatch):
+def test_read_mask_takes_the_fast_path_for_annotations(davis2016, monkeypatch, budgeted):
     path = davis2016 / "Annotations" / "480p" / "blackswan" / "00000.png"
     expected = masks._read_with_pillow(path)
     monkeypatch.setattr(masks, "_read_with_pillow", lambda p: pytest.fail(f"{p} went to Pillow"))
@@ -150,15 +129,36 @@ def test_filters_mixed_row_by_row(seed):
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_paeth_on_masks_with_edges(seed):
-    # Few edge columns per row, the case the scalar loop is built for; values near 0 and
-    # 255 make the predictor pick a, b and c and the sums wrap.
+def test_paeth_and_average_on_masks_with_edges(seed):
+    # Few edges and nonzero filtered bytes per row, what the walk is built for; values
+    # near 0 and 255 make the Paeth predictor pick a, b and c, Average rows converge up
+    # and down, and the sums wrap; six objects make edges between three values.
     rng = np.random.default_rng(seed)
     pixels = blobs(rng, 120, 160, objects=6)
     pixels[rng.random(pixels.shape) < 0.01] = rng.choice([0, 1, 254, 255])
-    filters = rng.choice([PAETH, PAETH, UP, SUB, NONE], 120).tolist()
+    filters = rng.choice([PAETH, PAETH, AVERAGE, UP, SUB, NONE], 120).tolist()
     assert_decodes(make_png(pixels, filters), pixels)
     assert_decodes(make_png(pixels, [PAETH] * 120), pixels)
+    assert_decodes(make_png(pixels, [AVERAGE] * 120), pixels)
+
+
+@pytest.mark.parametrize("writer", writers.WRITERS)
+def test_every_writer(writer):
+    """Each filter type on every row, libpng's and OpenCV's per-row choice, Pillow's."""
+    rng = np.random.default_rng(len(writer))
+    mask = blobs(rng, 96, 128, objects=5)
+    mask[rng.random(mask.shape) < 0.005] = 255
+    for pixels in (mask, rng.integers(0, 256, (24, 40), dtype=np.uint8)):
+        assert_decodes(writers.write(pixels, writer), pixels)
+
+
+def test_average_rows_converge_to_the_row_above():
+    # a jump to 255 under 0s (and back) takes eight Average steps to settle, wrapping
+    pixels = np.zeros((4, 40), np.uint8)
+    pixels[1:, 5:9] = 255
+    pixels[2, 20:] = 7
+    pixels[3, 30:] = 0
+    assert_decodes(make_png(pixels, [NONE, AVERAGE, AVERAGE, AVERAGE], colour=GREY), pixels)
 
 
 def test_long_runs_of_up_rows_wrap():
@@ -276,13 +276,80 @@ def test_declined_files_keep_pillows_result_or_error(name, tmp_path):
     assert _outcome(read_mask, path) == _outcome(masks._read_with_pillow, path)
 
 
-def test_busy_paeth_images_go_to_pillow(tmp_path):
-    # random pixels make every column an edge: past the budget, Pillow's C loop is faster
+def test_busy_paeth_images_go_to_pillow(tmp_path, budgeted):
+    # random pixels make every byte nonzero: counted before walking, Pillow's C loop is faster
     pixels = np.random.default_rng(0).integers(0, 256, (300, 300), dtype=np.uint8)
     data = make_png(pixels, [PAETH] * 300, colour=GREY)
     assert png.decode(data) is None
     (tmp_path / "busy.png").write_bytes(data)
     np.testing.assert_array_equal(read_mask(tmp_path / "busy.png"), pixels)
+
+
+def test_small_images_go_to_pillow_before_inflating(tmp_path, monkeypatch, budgeted):
+    pixels = blobs(np.random.default_rng(0), 20, 30)
+    path = tmp_path / "small.png"
+    path.write_bytes(make_png(pixels, [UP] * 20))
+    monkeypatch.setattr(png, "_inflate", lambda *args: pytest.fail("inflated a file for Pillow"))
+    assert png.decode(path.read_bytes()) is None
+    np.testing.assert_array_equal(read_mask(path), pixels)
+
+
+def test_walks_that_outrun_the_budget_go_to_pillow(tmp_path, monkeypatch):
+    # a row of 0s under one of 100 and 101 by turns: Paeth predicts the 0 on the left at
+    # every column, the one nonzero filtered byte is the first, and the walk takes a step
+    # a column, which only the running count of its steps sees
+    height, width = 2, 4000
+    pixels = np.zeros((height, width), np.uint8)
+    pixels[0] = 100 + np.arange(width) % 2
+    assert np.count_nonzero(np.frombuffer(filtered_rows(pixels, [NONE, PAETH]), np.uint8)[width + 2 :]) == 1
+    data = make_png(pixels, [NONE, PAETH], colour=GREY)
+    counted = png._ROW_COST + png._WALKED_ROW_COST + png._EVENT_COST  # before walking
+    pillow_cost = png._budget(height, width) + png._FIXED_COST
+    monkeypatch.setattr(png, "_FIXED_COST", pillow_cost - counted - 100 * png._EVENT_COST)  # 100 steps' worth
+    assert png.decode(data) is None
+    (tmp_path / "walk.png").write_bytes(data)
+    np.testing.assert_array_equal(read_mask(tmp_path / "walk.png"), pixels)
+    monkeypatch.setattr(png, "_FIXED_COST", -(2**62))
+    assert_decodes(data, pixels)
+
+
+@pytest.mark.parametrize("writer", writers.WRITERS)
+def test_masks_at_davis_size_take_the_fast_path_unless_pillow_is_faster(writer, budgeted):
+    # every row Paeth or Average: Pillow's C loop is faster than a walk a row
+    mask = blobs(np.random.default_rng(4), 480, 854, objects=3)
+    decoded = png.decode(writers.write(mask, writer))
+    assert (decoded is None) == (writer in ("paeth", "average"))
+
+
+@pytest.mark.parametrize("writer", ["paeth", "average"])
+def test_costly_files_are_left_to_pillow_before_they_are_all_inflated(writer, monkeypatch, budgeted):
+    data = writers.write(blobs(np.random.default_rng(4), 480, 854, objects=3), writer)
+    inflated = []
+
+    class Counting:  # the inflater, counting the bytes it gives
+        def __init__(self):
+            self.inflater = zlib.decompressobj()
+
+        def __getattr__(self, name):
+            return getattr(self.inflater, name)
+
+        def decompress(self, *args):
+            inflated.append(len(part := self.inflater.decompress(*args)))
+            return part
+
+    monkeypatch.setattr(png, "_zlib", SimpleNamespace(decompressobj=Counting, error=zlib.error, crc32=zlib.crc32))
+    monkeypatch.setattr(png, "_unfilter", lambda *args: pytest.fail("inflated all of a file for Pillow"))
+    assert png.decode(data) is None
+    assert 0 < sum(inflated) < 480 * 855 / 2
+
+
+@pytest.mark.parametrize("folder", [("davis2016-val", "Annotations", "480p"), ("predictions", "osvos-union")],
+                         ids=["ground truth", "osvos-union"])
+def test_shared_masks_take_the_fast_path(folder, budgeted):
+    """The DAVIS annotations (adaptive filters, Paeth rows) mostly, the predictions (no filter) all."""
+    files = sorted(shared_path("data", *folder).rglob("*.png"))[::10]
+    fast = sum(png.decode(path.read_bytes()) is not None for path in files)
+    assert fast >= (0.8 if folder[0] == "davis2016-val" else 1.0) * len(files)
 
 
 def test_images_over_pillows_pixel_limit_go_to_pillow(tmp_path, monkeypatch):

@@ -4,17 +4,20 @@
 (``P``: the indices) or greyscale (``L``) PNG of bit depth 8 without interlacing, and
 ``None`` for everything else: other colour types or depths, interlacing, chunks it does
 not know to be harmless, a bad CRC, a truncated file or zlib stream, data of the wrong
-length. ``None`` means "let Pillow read it", so whatever it cannot vouch for keeps
-Pillow's result and Pillow's error.
+length, and files Pillow decodes faster (small or busy images). ``None`` means "let
+Pillow read it", so whatever it cannot vouch for keeps Pillow's result and Pillow's
+error.
 
 Where the time goes: inflating (zlib-ng's inflate is several times the system zlib's)
-and undoing the row filters with numpy: PNG's None, Sub and Up filters are plain
-(uint8, wrapping) running sums, along the row or down the columns; Paeth and Average
-rows take a short scalar loop (see ``_paeth_row``).
+and undoing the row filters. PNG's None, Sub and Up filters are plain (uint8, wrapping)
+running sums, along the row or down the columns, done with numpy; Paeth and Average
+rows are walked in Python from one nonzero filtered byte or edge of the row above to
+the next, which in a mask is a few steps a row (see ``_walk``).
 """
 
 from __future__ import annotations
 
+import re
 import struct
 
 import numpy as np
@@ -49,6 +52,15 @@ _NONE, _SUB, _UP, _AVERAGE, _PAETH = range(5)
 
 _CHUNK = 64 * 1024  # bytes inflated at a time: below glibc's threshold for mmap
 
+# The decoding here priced in pixels of Pillow's decoding, fitted over the DAVIS
+# annotations and a few small PNGs with both decoders timed file by file in one run:
+# about _FIXED_COST more per file than Pillow spends on its own per-file work,
+# inflating and the numpy passes about a third of Pillow's time per pixel, then each row
+# that needs the row above, each Paeth or Average row and each event of its walk (see
+# ``_walk``). Files that would cost more than Pillow's decoding are left to it: small
+# ones before inflating, busy ones as soon as the rows inflated so far cost too much.
+_FIXED_COST, _ROW_COST, _WALKED_ROW_COST, _EVENT_COST = 30_000, 300, 1_200, 400
+
 
 def decode(data: bytes) -> np.ndarray | None:
     """The pixels of an 8-bit single-channel PNG file's bytes, uint8 [H, W]; else None."""
@@ -56,11 +68,14 @@ def decode(data: bytes) -> np.ndarray | None:
     if parsed is None:
         return None
     height, width, idat = parsed
-    inflated = _inflate(idat, height, width)
+    budget = _budget(height, width)
+    if budget < 0:  # small: Pillow's per-file overhead is less than ours
+        return None
+    inflated = _inflate(idat, height, width, budget)
     if inflated is None:
         return None
-    kinds, pixels = inflated
-    return pixels if _unfilter(kinds, pixels) else None
+    kinds, pixels, budget = inflated
+    return pixels if _unfilter(kinds, pixels, budget) else None
 
 
 def _parse(data: bytes) -> tuple[int, int, bytes] | None:
@@ -116,14 +131,16 @@ def _chunks(data: bytes) -> list[tuple[bytes, memoryview]] | None:
         pos = end + 4
 
 
-def _inflate(stream: bytes, height: int, width: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """(filter type of each row, the filtered rows [H, W]) from the zlib ``stream`` of the
-    IDAT chunks; None unless it is complete, clean and exactly H rows of 1 + W bytes.
+def _inflate(stream: bytes, height: int, width: int, budget: int) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """(filter type of each row, the filtered rows [H, W], the budget left) from the zlib
+    ``stream`` of the IDAT chunks; None unless it is complete, clean and exactly H rows of
+    1 + W bytes, and as soon as the rows inflated cost more than ``budget`` (``_cost``).
 
     It is inflated a few dozen kilobytes at a time straight into the output array: one
     temporary of the whole image's size, allocated and freed per file, costs the kernel
     a fresh page for every 4 KiB (glibc hands such blocks back at once), which took
-    longer than the inflating itself.
+    longer than the inflating itself. A file left to Pillow for its cost is mostly not
+    inflated here.
     """
     kinds = np.empty(height, dtype=np.uint8)
     pixels = np.empty((height, width), dtype=np.uint8)
@@ -139,49 +156,73 @@ def _inflate(stream: bytes, height: int, width: int) -> tuple[np.ndarray, np.nda
             part = np.frombuffer(part, dtype=np.uint8).reshape(rows, width + 1)
             kinds[start : start + rows] = part[:, 0]
             pixels[start : start + rows] = part[:, 1:]
+            budget -= _cost(kinds[start : start + rows], pixels[start : start + rows])
+            if budget < 0:
+                return None
         beyond = inflater.decompress(stream, 1)  # nothing may follow, and the stream must end
     except _zlib.error:
         return None
     if beyond or not inflater.eof or inflater.unused_data:
         return None
-    return kinds, pixels
+    return kinds, pixels, budget
 
 
-def _unfilter(kinds: np.ndarray, rows: np.ndarray) -> bool:
+def _cost(kinds: np.ndarray, rows: np.ndarray) -> int:
+    """What unfiltering these rows costs before any walk goes past their nonzero bytes."""
+    walked = np.flatnonzero(kinds >= _AVERAGE)
+    events = np.count_nonzero(rows[walked]) if walked.size else 0
+    return _ROW_COST * int(np.count_nonzero(kinds >= _UP)) + _WALKED_ROW_COST * walked.size + _EVENT_COST * events
+
+
+def _unfilter(kinds: np.ndarray, rows: np.ndarray, budget: int) -> bool:
     """Undo the PNG row filters in place (one byte per pixel); False on a filter type
-    that does not exist or when the scalar work exceeds its budget.
+    that does not exist or when the walks take more events than ``budget`` pays for.
 
     All arithmetic is uint8 and wraps, as PNG's does. None rows are their filtered bytes
     and Sub rows need nothing from the row above, so all Sub rows are done at once. The
     rest go top to bottom: an Up row is the row above plus its own bytes, and Paeth and
-    Average rows, which depend on their left neighbour in a way no running sum gives,
-    take a scalar loop each. Past a budget of scalar steps (busy, non-mask images)
-    Pillow's C loop is faster, and ``decode`` leaves the file to it.
+    Average rows, whose pixels depend on their left neighbour in a way no running sum
+    gives, are walked from one event to the next (see ``_walk``): at least one event per
+    nonzero filtered byte, few in a mask, which ``_inflate`` has already charged.
     """
     height, width = rows.shape
     if kinds.max() > _PAETH:
         return False
+    walked = np.flatnonzero(kinds >= _AVERAGE)
+    if walked.size:
+        block = rows[walked]
+        nonzero = np.flatnonzero(block != 0)  # flat: numpy's 2-D nonzero is many times slower
+        bounds = np.searchsorted(nonzero, np.arange(walked.size + 1) * width).tolist()
+        spans = zip(bounds[:-1], bounds[1:])  # each walked row's nonzero bytes, top to bottom
+        columns, values = (nonzero % width).tolist(), block.ravel()[nonzero].tolist()
+        pixels = rows.data.cast("B")  # the same memory, row slices written from bytes
     sub = np.flatnonzero(kinds == _SUB)
     if sub.size:
-        block = rows[sub]
-        _running_sums(block)
-        rows[sub] = block
-    budget = 4096 + height * width // 256  # scalar steps; masks need a few per Paeth row
-    zeros = np.zeros(width, dtype=np.uint8)  # the row above the first
+        sums = rows[sub]
+        _running_sums(sums)
+        rows[sub] = sums
     starts = (np.flatnonzero(kinds[1:] != kinds[:-1]) + 1).tolist()
     for start, end, kind in zip([0, *starts], [*starts, height], kinds[[0, *starts]].tolist()):
         if kind == _UP:
-            above = rows[start - 1] if start else zeros
+            above = rows[start - 1] if start else np.zeros(width, np.uint8)
             for row in rows[start:end]:
                 row += above
                 above = row
-        elif kind in (_PAETH, _AVERAGE):
-            undo = _paeth_row if kind == _PAETH else _average_row
+        elif kind >= _AVERAGE:
+            above = pixels[(start - 1) * width : start * width] if start else bytes(width)
             for index in range(start, end):
-                budget = undo(rows[index], rows[index - 1] if index else zeros, budget)
+                first, last = next(spans)
+                above, events = _walk(above, columns[first:last], values[first:last], kind == _AVERAGE)
+                budget -= _EVENT_COST * (events - (last - first))
                 if budget < 0:
                     return False
+                pixels[index * width : (index + 1) * width] = above
     return True
+
+
+def _budget(height: int, width: int) -> int:
+    """What Pillow's decoding of an image of that size costs, less the fixed part of ours."""
+    return height * width * 2 // 3 - _FIXED_COST
 
 
 def _running_sums(block: np.ndarray) -> None:
@@ -197,52 +238,63 @@ def _running_sums(block: np.ndarray) -> None:
         step *= 2
 
 
-def _paeth_row(row: np.ndarray, above: np.ndarray, budget: int) -> int:
-    """Undo the Paeth filter of one row in place (``row``: filtered bytes in, pixels out).
+def _walk(above: bytes | bytearray, columns: list[int], values: list[int], average: bool) -> tuple[bytearray, int]:
+    """The pixels of one Paeth (or Average) row from the row ``above`` and the row's
+    nonzero filtered bytes (``values`` at ``columns``); and the number of events taken.
 
-    The Paeth predictor is the left neighbour a wherever the pixels above (b) and above
-    left (c) are equal, so there a pixel's increment over its left neighbour is just its
-    filtered byte. Only the first column and the columns where the row above changes
-    (b != c, few in a mask) need the true predictor: a scalar loop walks them, tracking
-    the true pixel to their left with the sums of the filtered bytes in between, and
-    writes their true increments; one running sum then gives the row. The row above is
-    constant between those columns, so each one's c is the previous one's b.
-    Returns the budget left.
+    With a the pixel to the left, b above and c above left, a zero filtered byte
+    continues one of two states for as long as the row above does not change (b == c):
+    the row copies the row above where a == c (Paeth predicts b), and holds its value a
+    where a != c (Paeth predicts a). Paeth's copying also goes on across changes of the
+    row above. Average predicts (a + b) // 2: it copies where a == b and holds where
+    a == b - 1, and only between changes of the row above; any other a converges to one
+    of those within eight pixels, one event each. So pixels are computed one by one
+    only at the nonzero filtered bytes, at the changes that end a state, and while an
+    Average row converges; the row starts as a copy of ``above`` and held stretches are
+    filled with their value. Bit-exact with the definition: the formula at every event,
+    and at every other pixel a predictor that gives exactly the copied or held value.
     """
-    columns = np.empty(row.size, dtype=bool)
-    columns[0] = True
-    np.not_equal(above[1:], above[:-1], out=columns[1:])
-    columns = columns.nonzero()[0]
-    budget -= columns.size - 1
-    if budget < 0:
-        return budget
-    # runs: each column's filtered byte plus those up to the next column (mod 256)
-    runs = np.add.reduceat(row, columns, dtype=np.uint8).tolist()
-    a = c = 0  # left of the first column, and above-left of it
-    increments = []
-    for f, b, run in zip(row[columns].tolist(), above[columns].tolist(), runs):
-        if b == c:
-            predictor = a
+    width = len(above)
+    row = bytearray(above)  # copied stretches are left as they are
+    steps = 0
+    a = c = 0  # the pixel left of column i, and the one above that (0 left of the row)
+    i = k = 0
+    while True:
+        n = columns[k] if k < len(columns) else width  # next nonzero filtered byte
+        copying = a == c
+        if copying:
+            j = n if not average else min(n, _next_change(above, i))
+        elif not average or a + 1 == c:  # holding a
+            j = min(n, _next_change(above, i))
+            row[i:j] = bytes((a,)) * (j - i)
+        else:  # an Average row converging
+            j = i
+        if j >= width:
+            return row, steps
+        b, c = above[j], above[j - 1] if j else 0
+        if copying:
+            a = c
+        f = 0
+        if n == j:
+            f = values[k]
+            k += 1
+        if average:
+            a = (f + ((a + b) >> 1)) & 255
         else:
             pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
-            predictor = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
-        pixel = (f + predictor) & 255
-        increments.append((pixel - a) & 255)
-        a, c = (pixel + run - f) & 255, b
-    row[columns] = increments
-    np.add.accumulate(row, out=row)
-    return budget
+            a = (f + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        row[j] = a
+        steps += 1
+        c = b
+        i = j + 1
 
 
-def _average_row(row: np.ndarray, above: np.ndarray, budget: int) -> int:
-    """Undo the Average filter of one row in place (rare in masks: one scalar step a pixel)."""
-    budget -= row.size
-    if budget < 0:
-        return budget
-    left = 0
-    pixels = []
-    for f, b in zip(row.tolist(), above.tolist()):
-        left = (f + ((left + b) >> 1)) & 255
-        pixels.append(left)
-    row[:] = pixels
-    return budget
+def _next_change(row: bytes, i: int) -> int:
+    """The first column j >= i where the row's value differs from the one left of it
+    (0 left of the row), or the row's length."""
+    return _RUNS[row[i - 1] if i else 0].match(row, i).end()
+
+
+# _RUNS[v] matches a run of bytes equal to v (a C loop; bytes.lstrip tests each byte
+# against a set, several times slower)
+_RUNS = [re.compile(re.escape(bytes((v,))) + b"*") for v in range(256)]
