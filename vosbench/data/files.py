@@ -8,9 +8,10 @@ and checks it (readable, the video's size, known object ids) as it reads.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping
+from typing import Callable, Iterable, Iterator, Mapping, Union
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -98,6 +99,40 @@ def merge_objects(raw: np.ndarray) -> np.ndarray:
     return (raw != 0).astype(np.uint8)
 
 
+@dataclass(frozen=True)
+class ObjectFiles:
+    """One frame annotated one object to a file (SA-V): (object id, mask PNG) pairs.
+
+    ``read`` merges them into one id mask, a pixel of the larger id where objects
+    overlap (an id mask holds one object a pixel; SA-V's may overlap).
+    """
+
+    files: tuple[tuple[int, Path], ...]
+
+    def __str__(self) -> str:
+        return str(self.files[0][1])
+
+    def read(self) -> np.ndarray:
+        merged: np.ndarray | None = None
+        for object_id, path in sorted(self.files):
+            raw = read_mask(path)
+            if merged is None:
+                merged = np.zeros(raw.shape, dtype=np.uint8)
+            elif raw.shape != merged.shape:
+                raise VosbenchError(
+                    f"{path}: mask is {raw.shape[0]}x{raw.shape[1]} but {self.files[0][1]} of the same frame is "
+                    f"{merged.shape[0]}x{merged.shape[1]}; every object's mask must have the frame's size"
+                )
+            if np.count_nonzero(np.bincount(raw.ravel(), minlength=256)) > 2:
+                raise VosbenchError(f"{path}: a per-object mask holds more than one object value; store one object per file")
+            merged[raw != 0] = object_id
+        return merged
+
+
+Annotation = Union[Path, ObjectFiles]
+"""Where one frame's annotation lies: one id mask, or one file per object."""
+
+
 class FileVideo(Video):
     """A video whose frames and masks are image files.
 
@@ -112,8 +147,8 @@ class FileVideo(Video):
         self,
         name: str,
         frames: list[Path],
-        given: Mapping[int, Path],
-        gt: Mapping[int, Path] | None = None,
+        given: Mapping[int, Annotation],
+        gt: Mapping[int, Annotation] | None = None,
         decode: Decode | None = None,
         first_frame: Mapping[int, int] | None = None,
         output_frames: list[int] | None = None,
@@ -142,7 +177,7 @@ class FileVideo(Video):
     def _find_objects(self) -> dict[int, int]:
         first: dict[int, int] = {}
         for index, path in self._given.items():
-            for object_id in np.unique(self._decode(read_mask(path))).tolist():
+            for object_id in np.unique(self._decode(_raw(path))).tolist():
                 if object_id != 0:
                     first.setdefault(object_id, index)
         if not first:
@@ -179,6 +214,8 @@ class FileVideo(Video):
 
     @property
     def gt_folder(self) -> Path | None:
+        if any(isinstance(path, ObjectFiles) for path in self._gt.values()):
+            return None
         folders = {path.parent for path in self._gt.values()}
         return folders.pop() if len(folders) == 1 else None
 
@@ -186,9 +223,9 @@ class FileVideo(Video):
     def output_frames(self) -> list[int]:
         return list(self._output_frames)
 
-    def _read(self, path: Path) -> np.ndarray:
+    def _read(self, path: Annotation) -> np.ndarray:
         """An annotation in dataset ids, checked against the video's size and objects."""
-        mask = self._decode(read_mask(path))
+        mask = self._decode(_raw(path))
         info = self.info
         if mask.shape != info.size:
             raise VosbenchError(
@@ -202,3 +239,7 @@ class FileVideo(Video):
                 "fix the annotation or the dataset's object list"
             )
         return mask
+
+
+def _raw(annotation: Annotation) -> np.ndarray:
+    return annotation.read() if isinstance(annotation, ObjectFiles) else read_mask(annotation)

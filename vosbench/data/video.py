@@ -97,6 +97,8 @@ class Dataset(ABC):
     name: str
     # how predictions are laid out (vosbench.data.submission.LAYOUTS)
     prediction_layout: str = "davis"
+    # the dataset's own scoring protocol, `vosbench eval --mode`'s default for it
+    protocol: str = "davis"
 
     @property
     @abstractmethod

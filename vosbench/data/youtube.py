@@ -53,6 +53,7 @@ class YouTubeDataset(Dataset):
     """YouTube-VOS ``version`` (2018 or 2019), one split."""
 
     prediction_layout = "youtube"
+    protocol = "youtube"
 
     def __init__(
         self,
