@@ -30,34 +30,46 @@ def eval_command(
     gt: Path = typer.Option(..., "--gt", help="Folder of per-sequence annotation folders, e.g. DAVIS Annotations/480p."),
     out: Path = typer.Option(..., "--out", help="Folder for per_frame, per_sequence and global tables (.csv and .parquet)."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Worker processes (default: the usable cores)."),
-    mode: str = typer.Option(
-        "davis",
+    mode: Optional[str] = typer.Option(
+        None,
         "--mode",
         help="davis: objects of the first annotation frame, scored on every annotation frame but the first and last "
-        "(davis2017-evaluation). youtube: every annotated object, scored on the annotation frames after its first.",
+        "(davis2017-evaluation; also Long-Time Video and MOSE v1). youtube: every annotated object, scored on the "
+        "annotation frames after its first. lvos, mose2, sav: those datasets' own scorers (README, Evaluation). "
+        "Default: the --dataset's protocol, else davis.",
     ),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Dataset kind (lvos, mose, ltv, sav, ...): sets the default --mode."),
+    meta: Optional[Path] = typer.Option(None, "--meta", help="lvos: the split's <split>_meta.json; mose2: meta.json (optional)."),
+    unseen: Optional[Path] = typer.Option(None, "--unseen", help="lvos: file of the unseen-category videos, one per line."),
     sequences: Optional[str] = typer.Option(None, "--sequences", help="Comma-separated names (default: every folder in --gt)."),
     split: Optional[Path] = typer.Option(None, "--split", help="File of sequence names, one per line (e.g. DAVIS ImageSets)."),
 ) -> None:
-    """J&F of predictions against ground truth, exactly as davis2017-evaluation computes them."""
+    """J&F of predictions against ground truth, exactly as each benchmark's own evaluator computes them."""
     import time
 
-    from vosbench.eval import evaluate
+    from vosbench.data import KINDS
     from vosbench.eval.folders import read_split
+    from vosbench.eval.protocols import evaluate_protocol
 
     if sequences is not None and split is not None:
         raise VosbenchError("give either --sequences or --split, not both")
+    if dataset is not None and dataset not in KINDS:
+        raise VosbenchError(f"unknown dataset kind {dataset!r}; known: {', '.join(KINDS)}")
+    mode = mode or (KINDS[dataset][0].protocol if dataset else "davis")
     names = read_split(split) if split is not None else None
     if sequences is not None:
         names = [name.strip() for name in sequences.split(",") if name.strip()]
     began = time.perf_counter()
-    result = evaluate(pred_dir, gt, sequences=names, mode=mode, workers=workers, progress=True)
+    result = evaluate_protocol(
+        mode, pred_dir, gt, meta=meta, unseen=read_split(unseen) if unseen else (), sequences=names,
+        workers=workers, progress=True,
+    )
     result.write(out)
     row = result.global_.iloc[0]
     scored = result.per_sequence
+    figures = "  ".join(f"{name} {row[name]:.3f}" for name in result.global_.columns[:4])
     Console().print(
-        f"{out}: J&F {row['J&F-Mean']:.3f}  J {row['J-Mean']:.3f}  F {row['F-Mean']:.3f}  "
-        f"over {len(scored)} object(s) in {scored['sequence'].nunique()} sequence(s) ({mode} mode, "
+        f"{out}: {figures}  over {len(scored)} object(s) in {scored['sequence'].nunique()} sequence(s) ({mode} mode, "
         f"{time.perf_counter() - began:.1f} s)",
         highlight=False,
         soft_wrap=True,
