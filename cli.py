@@ -74,6 +74,8 @@ def eval_command(
         highlight=False,
         soft_wrap=True,
     )
+    if mode == "lvos" and unseen is None:
+        stderr.print("note: no --unseen file, so every video counts as seen and LVOS's released J&F-Mean is NaN; see J&F-objects")
     if result.unscored:
         listed = ", ".join(f"{s}/{o}" for s, o in result.unscored[:5])
         stderr.print(f"note: {len(result.unscored)} object(s) have no scored frame and are left out: {listed}")

@@ -47,8 +47,8 @@ from vosbench.masks import read_mask
 STEP = 5  # the official scorer walks every 5th frame of a range
 OBJECT_COLUMNS = ["sequence", "object", "seen", "J-Mean", "F-Mean", "J&F-Mean", "V"]
 GLOBAL_COLUMNS = [
-    "J&F-Mean", "J-Mean", "J-seen-Mean", "J-unseen-Mean", "F-Mean", "F-seen-Mean", "F-unseen-Mean",
-    "V-Mean", "V-seen-Mean", "V-unseen-Mean", "J&F-objects",
+    "J&F-Mean", "J&F-objects", "J-Mean", "J-seen-Mean", "J-unseen-Mean", "F-Mean", "F-seen-Mean", "F-unseen-Mean",
+    "V-Mean", "V-seen-Mean", "V-unseen-Mean",
 ]
 
 
@@ -125,8 +125,8 @@ def headline(per_object: pd.DataFrame) -> pd.DataFrame:
     v_s, v_u = mean("V", True), mean("V", False)
     j_all = float(np.mean(per_object["J-Mean"].to_numpy(dtype=np.float64)))
     f_all = float(np.mean(per_object["F-Mean"].to_numpy(dtype=np.float64)))
-    row = [((j_s + f_s) + (j_u + f_u)) / 4.0, (j_s + j_u) / 2, j_s, j_u, (f_s + f_u) / 2, f_s, f_u,
-           (v_s + v_u) / 2, v_s, v_u, (j_all + f_all) / 2.0]
+    row = [((j_s + f_s) + (j_u + f_u)) / 4.0, (j_all + f_all) / 2.0, (j_s + j_u) / 2, j_s, j_u, (f_s + f_u) / 2, f_s, f_u,
+           (v_s + v_u) / 2, v_s, v_u]
     return pd.DataFrame([row], columns=GLOBAL_COLUMNS)
 
 
