@@ -81,6 +81,52 @@ def eval_command(
         stderr.print(f"note: {len(result.unscored)} object(s) have no scored frame and are left out: {listed}")
 
 
+@app.command("budget")
+def budget_command(
+    run_dir: Path = typer.Argument(..., help="A run directory (vosbench run, with telemetry)."),
+    gpu: str = typer.Option("24,80", "--gpu", help="GPU memory budgets in GiB, comma-separated."),
+    fit_frames: Optional[int] = typer.Option(
+        None, "--fit-frames", min=4, help="Fit on the frames before this one only, and check the prediction on the rest."
+    ),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for budget.csv (and check.csv); default RUN_DIR/budget."),
+) -> None:
+    """Fit each method's memory and latency growth over frames and project long videos (README, Long videos)."""
+    from rich.table import Table
+
+    from vosbench import budget
+    from vosbench.run.tables import load_run
+
+    try:
+        gpus = tuple(float(v) for v in gpu.split(",") if v.strip())
+    except ValueError:
+        raise VosbenchError(f"--gpu {gpu!r}: expected GiB numbers, e.g. 24,80") from None
+    run = load_run(run_dir)
+    folder = out or run_dir / "budget"
+    table = budget.project(run, gpus, fit_frames)
+    written = [budget.write(table, folder / "budget.csv")]
+    view = Table(title=f"{run_dir}: memory and latency budget", show_lines=False)
+    for name in ("method", "sequence", "memory growth", "bytes/frame", f"frames to {gpus[0]:g} GiB at 1080p", "ms/frame after 60 min at 1080p"):
+        view.add_column(name)
+    for row in table.to_dict("records"):
+        view.add_row(
+            row["method"], row["sequence"], row["memory_growth"], f"{row['memory_b_bytes_per_frame']:.4g}",
+            f"{row[f'frames_to_{gpus[0]:g}GiB_1080p']:.4g}", f"{row['step_ms_60min_1080p']:.4g}",
+        )
+    Console().print(view)
+    if fit_frames is not None:
+        checked = budget.check(run, fit_frames)
+        written.append(budget.write(checked, folder / "check.csv"))
+        for row in checked.to_dict("records"):
+            Console().print(
+                f"{row['method']} {row['sequence']}: fitted on frames < {fit_frames}, memory of the other "
+                f"{row['checked_frames']} predicted within {100 * row['memory_max_rel_error']:.2f} % "
+                f"(mean {100 * row['memory_mean_rel_error']:.2f} %), latency median error "
+                f"{100 * row['latency_median_rel_error']:.1f} %",
+                highlight=False, soft_wrap=True,
+            )
+    Console().print(f"wrote {', '.join(str(p) for p in written)}", highlight=False, soft_wrap=True)
+
+
 @app.command("methods")
 def methods_command() -> None:
     """List the registered methods, their parameters and defaults."""
