@@ -152,7 +152,7 @@ def methods_command() -> None:
 @data_app.command("synth")
 def synth_command(
     out: Path = typer.Option(..., "--out", help="Folder to write (new or empty, or an earlier run's to resume)."),
-    layout: str = typer.Option("davis", "--layout", help="davis or youtube (YouTube-VOS 2019 valid)."),
+    layout: str = typer.Option("davis", "--layout", help="davis, youtube (YouTube-VOS 2019 valid) or lvos (long videos: objects leave and come back)."),
     videos: int = typer.Option(3, "--videos", help="Number of videos."),
     frames: int = typer.Option(30, "--frames", help="Frames per video."),
     size: str = typer.Option("240x432", "--size", help="Frame size, HEIGHTxWIDTH."),

@@ -103,3 +103,20 @@ def test_sav_bad_input(tmp_path: Path, damage, message: str) -> None:
     with pytest.raises(VosbenchError, match=message):
         video = open_dataset("sav", root).video("v")
         video.gt_mask(0), video.gt_mask(4)
+
+
+def test_synthetic_lvos_objects_leave_and_come_back(tmp_path: Path) -> None:
+    dataset = open_dataset("synthetic", tmp_path, layout="lvos", videos=1, frames=120, objects=3, size="48x80")
+    assert dataset.name == "lvos-valid"
+    video = dataset.video("synth-000")
+    assert len(video) == 120 and video.frame_names[0] == "00000001" and video.gt_frames == list(range(0, 120, 5))
+    meta = json.loads((tmp_path / "valid" / "valid_meta.json").read_text())["videos"]["synth-000"]["objects"]
+    returns = []
+    for object_id, first in video.info.first_frame.items():
+        frame_range = meta[str(object_id)]["frame_range"]
+        assert frame_range["start"] == first + 1 and frame_range["end"] == 116
+        present = [bool((video.gt_mask(i) == object_id).any()) for i in video.gt_frames if i >= first]
+        assert present[0]
+        gone = present.index(False) if False in present else None
+        returns.append(gone is not None and any(present[gone:]))
+    assert any(returns)  # some object leaves the annotated frames and comes back

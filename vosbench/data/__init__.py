@@ -79,6 +79,8 @@ def _open_synthetic(root: Path, split: str | None, options: dict[str, Any]) -> D
     generate(root, params)
     if params.layout == "davis":
         return open_dataset("davis2017", root, split or "val", **options)
+    if params.layout == "lvos":
+        return open_dataset("lvos", root, split or "valid", **options)
     return open_dataset("youtube2019", root, split or "valid", **options)
 
 
