@@ -43,13 +43,13 @@ def test_lvos_bad_meta_and_missing_start(tmp_path: Path) -> None:
     meta = root / "valid" / "valid_meta.json"
     text = meta.read_text()
     meta.write_text('{"videos": {"walk": {"objects": {"3": {"frames": []}}}}}')
-    with pytest.raises(VosbenchError, match=r"valid_meta\.json: not an LVOS meta file"):
+    with pytest.raises(VosbenchError, match=r"valid_meta\.json: not a LVOS meta file"):
         open_dataset("lvos", root)
     meta.write_text(text.replace('"start": 11', '"start": 12'))
     with pytest.raises(VosbenchError, match=r"00000012\.png: annotation where object 7 starts not found"):
         open_dataset("lvos", root).video("walk")
     (root / "valid" / "valid_meta.json").unlink()
-    with pytest.raises(VosbenchError, match=r"valid_meta\.json: LVOS meta file not found"):
+    with pytest.raises(VosbenchError, match=r"valid_meta\.json: valid_meta\.json not found"):
         open_dataset("lvos", root)
 
 

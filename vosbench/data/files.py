@@ -8,10 +8,11 @@ and checks it (readable, the video's size, known object ids) as it reads.
 from __future__ import annotations
 
 import contextlib
+import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping, Union
+from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar, Union
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -24,6 +25,21 @@ FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 Decode = Callable[[np.ndarray], np.ndarray]
 """Raw annotation values -> dataset object ids."""
+
+T = TypeVar("T")
+
+
+def read_json(path: Path, what: str, parse: Callable[[Any], T], expected: str) -> T:
+    """``parse`` of the JSON file ``path`` (a dataset's ``what``, e.g. "YouTube-VOS
+    meta.json"); a missing, unreadable or ill-shaped file raises one line naming it."""
+    try:
+        return parse(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise VosbenchError(f"{path}: {path.name} not found; check the dataset root and the split name") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise VosbenchError(f"{path}: cannot read {path.name} ({error}); replace the corrupt file") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise VosbenchError(f"{path}: not a {what} ({type(error).__name__}: {error}); expected {expected}") from None
 
 
 def list_images(folder: Path, suffixes: Iterable[str], what: str) -> list[Path]:

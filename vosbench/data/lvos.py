@@ -11,12 +11,11 @@ scores each object over its own range; ``vosbench.eval.lvos`` says how.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from vosbench.data.files import FileVideo, annotations_by_frame, list_images
+from vosbench.data.files import FileVideo, annotations_by_frame, list_images, read_json
 from vosbench.data.video import Dataset, select_sequences
 from vosbench.errors import VosbenchError
 
@@ -33,24 +32,18 @@ class FrameRange:
 
 def read_lvos_meta(path: Path) -> dict[str, dict[int, FrameRange]]:
     """video -> {object id -> its frame range}, from an LVOS ``<split>_meta.json``."""
-    try:
-        videos = json.loads(path.read_text(encoding="utf-8"))["videos"]
-        meta = {
+    meta = read_json(
+        path,
+        "LVOS meta file",
+        lambda data: {
             str(video): {
                 int(key): FrameRange(*(int(entry["frame_range"][k]) for k in ("start", "end", "frame_nums")))
                 for key, entry in value["objects"].items()
             }
-            for video, value in videos.items()
-        }
-    except FileNotFoundError:
-        raise VosbenchError(f"{path}: LVOS meta file not found; download the split's meta JSON into the split folder") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise VosbenchError(f"{path}: cannot read the LVOS meta file ({error}); replace the corrupt file") from None
-    except (KeyError, TypeError, ValueError, AttributeError) as error:
-        raise VosbenchError(
-            f"{path}: not an LVOS meta file ({type(error).__name__}: {error}); expected "
-            '{"videos": {video: {"objects": {"<id>": {"frame_range": {"start", "end", "frame_nums"}}}}}}'
-        ) from None
+            for video, value in data["videos"].items()
+        },
+        '{"videos": {video: {"objects": {"<id>": {"frame_range": {"start", "end", "frame_nums"}}}}}}',
+    )
     for video, objects in meta.items():
         bad = [i for i, r in objects.items() if not 1 <= i <= 255 or r.end < r.start or r.frame_nums < 1]
         if not objects or bad:

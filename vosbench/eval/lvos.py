@@ -41,6 +41,7 @@ from vosbench.data.lvos import FrameRange, read_lvos_meta
 from vosbench.errors import VosbenchError
 from vosbench.eval.boundary import tolerance_radius
 from vosbench.eval.evaluate import EvalResult
+from vosbench.eval.folders import read_pair
 from vosbench.eval.frame import Target, score_frame
 from vosbench.masks import read_mask
 
@@ -99,7 +100,10 @@ def evaluate_lvos(
         f = {k: np.zeros(r.frame_nums - 2) for k, r in objects.items()}
         for number in sorted(set().union(*slots.values())):
             frame = f"{number:08d}"
-            gt, pred = _read_pair(gt_dir / name / f"{frame}.png", pred_dir / name / f"{frame}.png")
+            gt_path = gt_dir / name / f"{frame}.png"
+            if not gt_path.is_file():
+                raise VosbenchError(f"{gt_path}: annotation inside an object's frame range not found")
+            gt, pred = read_pair(gt_path, pred_dir / name / f"{frame}.png")
             here = [k for k in objects if number in slots[k]]
             result = score_frame(gt, pred, [Target(k, k) for k in here], tolerance_radius(gt.shape))
             for k, scores in zip(here, result.scores):
@@ -128,18 +132,3 @@ def headline(per_object: pd.DataFrame) -> pd.DataFrame:
     row = [((j_s + f_s) + (j_u + f_u)) / 4.0, (j_all + f_all) / 2.0, (j_s + j_u) / 2, j_s, j_u, (f_s + f_u) / 2, f_s, f_u,
            (v_s + v_u) / 2, v_s, v_u]
     return pd.DataFrame([row], columns=GLOBAL_COLUMNS)
-
-
-def _read_pair(gt_path: Path, pred_path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Ground truth and prediction of one frame, which must both exist at one size."""
-    if not gt_path.is_file():
-        raise VosbenchError(f"{gt_path}: annotation inside an object's frame range not found")
-    if not pred_path.is_file():
-        raise VosbenchError(f"{pred_path}: prediction frame missing (LVOS scores every 5th frame of each object's range)")
-    gt, pred = read_mask(gt_path), read_mask(pred_path)
-    if gt.shape != pred.shape:
-        raise VosbenchError(
-            f"{pred_path}: prediction is {pred.shape[1]}x{pred.shape[0]} but the annotation is "
-            f"{gt.shape[1]}x{gt.shape[0]}; predict at the annotation's size"
-        )
-    return gt, pred

@@ -37,7 +37,6 @@ prints them x100 rounded to 2 decimals; the tables here keep full precision.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from functools import lru_cache
@@ -47,9 +46,11 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from vosbench.data.files import read_json
 from vosbench.errors import VosbenchError
 from vosbench.eval.boundary import f_from_counts, seg2bmap
 from vosbench.eval.evaluate import EvalResult
+from vosbench.eval.folders import read_pair
 from vosbench.masks import read_mask
 
 BOUND_TH = 0.008  # the usual tolerance, a fraction of the diagonal
@@ -127,18 +128,12 @@ def segment_means(values: np.ndarray, parts: list[slice]) -> float:
 
 def read_meta(path: Path) -> dict[str, tuple[int, list[int]]]:
     """video -> (length, object ids) from a MOSE v2 ``meta.json``."""
-    try:
-        videos = json.loads(path.read_text(encoding="utf-8"))["videos"]
-        return {str(v): (int(e["length"]), [int(k) for k in e["objects"]]) for v, e in videos.items()}
-    except FileNotFoundError:
-        raise VosbenchError(f"{path}: meta.json not found; pass the split's meta.json with --meta") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise VosbenchError(f"{path}: cannot read meta.json ({error}); replace the corrupt file") from None
-    except (KeyError, TypeError, ValueError, AttributeError) as error:
-        raise VosbenchError(
-            f"{path}: not a MOSE v2 meta.json ({type(error).__name__}: {error}); expected "
-            '{"videos": {video: {"length": N, "objects": {"<id>": ...}}}}'
-        ) from None
+    return read_json(
+        path,
+        "MOSE v2 meta.json",
+        lambda data: {str(v): (int(e["length"]), [int(k) for k in e["objects"]]) for v, e in data["videos"].items()},
+        '{"videos": {video: {"length": N, "objects": {"<id>": ...}}}}',
+    )
 
 
 def evaluate_mose2(
@@ -172,7 +167,7 @@ def evaluate_mose2(
         j = np.zeros((len(objects), len(scored)))
         f, f_new, empty = np.zeros_like(j), np.zeros_like(j), np.zeros_like(j, dtype=bool)
         for t, frame in enumerate(scored):
-            gt, pred = _read_pair(folder / f"{frame}.png", pred_dir / name / f"{frame}.png")
+            gt, pred = read_pair(folder / f"{frame}.png", pred_dir / name / f"{frame}.png")
             for i, k in enumerate(objects):
                 gt_k, pred_k = gt == k, pred == k
                 j[i, t], f[i, t], f_new[i, t] = frame_scores(gt_k, pred_k)
@@ -210,15 +205,3 @@ def _number(stem: str) -> int:
         return int(stem)
     except ValueError:
         raise VosbenchError(f"{stem}.png: MOSE frames are named by their number; rename or remove this file") from None
-
-
-def _read_pair(gt_path: Path, pred_path: Path) -> tuple[np.ndarray, np.ndarray]:
-    if not pred_path.is_file():
-        raise VosbenchError(f"{pred_path}: prediction frame missing")
-    gt, pred = read_mask(gt_path), read_mask(pred_path)
-    if gt.shape != pred.shape:
-        raise VosbenchError(
-            f"{pred_path}: prediction is {pred.shape[1]}x{pred.shape[0]} but the annotation is "
-            f"{gt.shape[1]}x{gt.shape[0]}; predict at the annotation's size"
-        )
-    return gt, pred
