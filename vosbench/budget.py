@@ -7,7 +7,8 @@ that filled early fits flat, not by its ramp). Memory is the first column the ru
 measured of ``torch_allocated_bytes`` (what the process holds on a GPU), then
 ``memory_bytes`` (the method's memory bank alone, what a CPU run records). A fit is
 "constant" when its growth over the window is under 0.5 % of its level or not two
-standard errors from zero, else "linear in frames".
+standard errors from zero, else "linear in frames"; a constant or falling fit is
+projected flat at its median.
 
 Projections (stated assumptions, not measurements): the growth per frame scales with the
 frame's pixels (stored feature maps are a fixed fraction of the frame), the intercept
@@ -76,8 +77,9 @@ class Fit:
         return math.sqrt(max(float(self.cov[1, 1]), 0.0))
 
     def trend(self, flat: bool = False) -> tuple[float, float]:
-        """(a, b) to project with: a constant (or ``flat``) fit projects its median, flat."""
-        return (self.median, 0.0) if flat or self.growth == "constant" else (self.a, self.b)
+        """(a, b) to project with: a constant, shrinking (noise, over a long video) or
+        ``flat`` fit projects its median, flat."""
+        return (self.median, 0.0) if flat or self.b <= 0 or self.growth == "constant" else (self.a, self.b)
 
     @property
     def growth(self) -> str:
