@@ -43,7 +43,6 @@ from vosbench.eval.boundary import tolerance_radius
 from vosbench.eval.evaluate import EvalResult
 from vosbench.eval.folders import read_pair
 from vosbench.eval.frame import Target, score_frame
-from vosbench.masks import read_mask
 
 STEP = 5  # the official scorer walks every 5th frame of a range
 OBJECT_COLUMNS = ["sequence", "object", "seen", "J-Mean", "F-Mean", "J&F-Mean", "V"]
