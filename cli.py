@@ -31,43 +31,104 @@ def eval_command(
     gt: Path = typer.Option(..., "--gt", help="Folder of per-sequence annotation folders, e.g. DAVIS Annotations/480p."),
     out: Path = typer.Option(..., "--out", help="Folder for per_frame, per_sequence and global tables (.csv and .parquet)."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Worker processes (default: the usable cores)."),
-    mode: str = typer.Option(
-        "davis",
+    mode: Optional[str] = typer.Option(
+        None,
         "--mode",
         help="davis: objects of the first annotation frame, scored on every annotation frame but the first and last "
-        "(davis2017-evaluation). youtube: every annotated object, scored on the annotation frames after its first.",
+        "(davis2017-evaluation; also Long-Time Video and MOSE v1). youtube: every annotated object, scored on the "
+        "annotation frames after its first. lvos, mose2, sav: those datasets' own scorers (README, Evaluation). "
+        "Default: the --dataset's protocol, else davis.",
     ),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Dataset kind (lvos, mose, ltv, sav, ...): sets the default --mode."),
+    meta: Optional[Path] = typer.Option(None, "--meta", help="lvos: the split's <split>_meta.json; mose2: meta.json (optional)."),
+    unseen: Optional[Path] = typer.Option(None, "--unseen", help="lvos: file of the unseen-category videos, one per line."),
     sequences: Optional[str] = typer.Option(None, "--sequences", help="Comma-separated names (default: every folder in --gt)."),
     split: Optional[Path] = typer.Option(None, "--split", help="File of sequence names, one per line (e.g. DAVIS ImageSets)."),
 ) -> None:
-    """J&F of predictions against ground truth, exactly as davis2017-evaluation computes them."""
+    """J&F of predictions against ground truth, exactly as each benchmark's own evaluator computes them."""
     import time
 
-    from vosbench.eval import evaluate
+    from vosbench.data import KINDS
     from vosbench.eval.folders import read_split
+    from vosbench.eval.protocols import evaluate_protocol
 
     if sequences is not None and split is not None:
         raise VosbenchError("give either --sequences or --split, not both")
     check_output_folder(out)
     interrupt_note(f"nothing was written to {out} (its tables are written when every sequence is scored); rerun the command")
+    if dataset is not None and dataset not in KINDS:
+        raise VosbenchError(f"unknown dataset kind {dataset!r}; known: {', '.join(KINDS)}")
+    mode = mode or (KINDS[dataset][0].protocol if dataset else "davis")
     names = read_split(split) if split is not None else None
     if sequences is not None:
         names = sequence_names(sequences)
     began = time.perf_counter()
-    result = evaluate(pred_dir, gt, sequences=names, mode=mode, workers=workers, progress=True)
+    result = evaluate_protocol(
+        mode, pred_dir, gt, meta=meta, unseen=read_split(unseen) if unseen else (), sequences=names,
+        workers=workers, progress=True,
+    )
     result.write(out)
     row = result.global_.iloc[0]
     scored = result.per_sequence
+    figures = "  ".join(f"{name} {row[name]:.3f}" for name in result.global_.columns[:4])
     Console().print(
-        f"{out}: J&F {row['J&F-Mean']:.3f}  J {row['J-Mean']:.3f}  F {row['F-Mean']:.3f}  "
-        f"over {len(scored)} object(s) in {scored['sequence'].nunique()} sequence(s) ({mode} mode, "
+        f"{out}: {figures}  over {len(scored)} object(s) in {scored['sequence'].nunique()} sequence(s) ({mode} mode, "
         f"{time.perf_counter() - began:.1f} s)",
         highlight=False,
         soft_wrap=True,
     )
+    if mode == "lvos" and unseen is None:
+        stderr.print("note: no --unseen file, so every video counts as seen and LVOS's released J&F-Mean is NaN; see J&F-objects")
     if result.unscored:
         listed = ", ".join(f"{s}/{o}" for s, o in result.unscored[:5])
         stderr.print(f"note: {len(result.unscored)} object(s) have no scored frame and are left out: {listed}")
+
+
+@app.command("budget")
+def budget_command(
+    run_dir: Path = typer.Argument(..., help="A run directory (vosbench run, with telemetry)."),
+    gpu: str = typer.Option("24,80", "--gpu", help="GPU memory budgets in GiB, comma-separated."),
+    fit_frames: Optional[int] = typer.Option(
+        None, "--fit-frames", min=4, help="Fit on the frames before this one only, and check the prediction on the rest."
+    ),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for budget.csv (and check.csv); default RUN_DIR/budget."),
+) -> None:
+    """Fit each method's memory and latency growth over frames and project long videos (README, Long videos)."""
+    from rich.table import Table
+
+    from vosbench import budget
+    from vosbench.run.tables import load_run
+
+    try:
+        gpus = tuple(float(v) for v in gpu.split(",") if v.strip())
+    except ValueError:
+        raise VosbenchError(f"--gpu {gpu!r}: expected GiB numbers, e.g. 24,80") from None
+    run = load_run(run_dir)
+    folder = check_output_folder(out or run_dir / "budget")
+    interrupt_note(f"{folder}: budget.csv is written whole or not at all; rerun the command")
+    table = budget.project(run, gpus, fit_frames)
+    written = [budget.write(table, folder / "budget.csv")]
+    view = Table(title=f"{run_dir}: memory and latency budget", show_lines=False)
+    for name in ("method", "sequence", "memory growth", "bytes/frame", f"frames to {gpus[0]:g} GiB at 1080p", "ms/frame after 60 min at 1080p"):
+        view.add_column(name)
+    for row in table.to_dict("records"):
+        view.add_row(
+            row["method"], row["sequence"], row["memory_growth"], f"{row['memory_b_bytes_per_frame']:.4g}",
+            f"{row[f'frames_to_{gpus[0]:g}GiB_1080p']:.4g}", f"{row['step_ms_60min_1080p']:.4g}",
+        )
+    Console().print(view)
+    if fit_frames is not None:
+        checked = budget.check(run, fit_frames)
+        written.append(budget.write(checked, folder / "check.csv"))
+        for row in checked.to_dict("records"):
+            Console().print(
+                f"{row['method']} {row['sequence']}: fitted on frames < {fit_frames}, memory of the other "
+                f"{row['checked_frames']} predicted within {100 * row['memory_max_rel_error']:.2f} % "
+                f"(mean {100 * row['memory_mean_rel_error']:.2f} %), latency median error "
+                f"{100 * row['latency_median_rel_error']:.1f} %",
+                highlight=False, soft_wrap=True,
+            )
+    Console().print(f"wrote {', '.join(str(p) for p in written)}", highlight=False, soft_wrap=True)
 
 
 @app.command("methods")
@@ -95,7 +156,7 @@ def methods_command() -> None:
 @data_app.command("synth")
 def synth_command(
     out: Path = typer.Option(..., "--out", help="Folder to write (new or empty, or an earlier run's to resume)."),
-    layout: str = typer.Option("davis", "--layout", help="davis or youtube (YouTube-VOS 2019 valid)."),
+    layout: str = typer.Option("davis", "--layout", help="davis, youtube (YouTube-VOS 2019 valid) or lvos (long videos: objects leave and come back)."),
     videos: int = typer.Option(3, "--videos", help="Number of videos."),
     frames: int = typer.Option(30, "--frames", help="Frames per video."),
     size: str = typer.Option("240x432", "--size", help="Frame size, HEIGHTxWIDTH."),

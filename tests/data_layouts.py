@@ -85,3 +85,53 @@ def make_youtube(root: Path, split: str, videos: dict[str, dict[int, int]], leng
         }
     (root / split / "meta.json").write_text(json.dumps(meta))
     return root
+
+
+def make_lvos(root: Path, split: str, videos: dict[str, dict[int, tuple[int, int]]], length: int = 41,
+              gone: dict[int, range] | None = None) -> Path:
+    """LVOS ``<split>``: ``videos``: name -> {object id: (start, end) frame numbers}.
+
+    Frames are numbered 1..``length`` (8 digits); every 5th from 1 is annotated with
+    the objects whose range holds it, except object k in the frames of ``gone[k]``
+    (an object that vanishes and comes back). The test split annotates only starts.
+    """
+    gone = gone or {}
+    meta: dict = {"videos": {}}
+    for video, ranges in videos.items():
+        for t in range(1, length + 1):
+            write_frame(root / split / "JPEGImages" / video / f"{t:08d}.jpg", t)
+            present = [k for k, (a, b) in ranges.items() if a <= t <= b and t not in gone.get(k, ())]
+            starts = [k for k, (a, _) in ranges.items() if a == t]
+            if (t - 1) % 5 == 0 and (starts if split == "test" else True):
+                write_mask(root / split / "Annotations" / video / f"{t:08d}.png", objects_mask(present))
+        meta["videos"][video] = {
+            "objects": {str(k): {"frame_range": {"start": a, "end": b, "frame_nums": (b - a) // 5 + 1}} for k, (a, b) in ranges.items()}
+        }
+    (root / split / f"{split}_meta.json").write_text(json.dumps(meta))
+    return root
+
+
+def make_flat(folder: Path, videos: dict[str, tuple[int, list[int]]], annotated: int = 1, digits: int = 5) -> Path:
+    """MOSE or Long-Time Video under ``folder``: name -> (frame count, object ids); every
+    ``annotated``-th frame from 0 has its annotation (MOSE valid: only frame 0)."""
+    for name, (count, ids) in videos.items():
+        for t in range(count):
+            write_frame(folder / "JPEGImages" / name / f"{t:0{digits}d}.jpg", t)
+            if t % annotated == 0:
+                write_mask(folder / "Annotations" / name / f"{t:0{digits}d}.png", objects_mask(ids))
+    return folder
+
+
+def make_sav(root: Path, split: str, videos: dict[str, dict[int, int]], length: int = 17) -> Path:
+    """SA-V ``sav_<split>``: name -> {object folder number: first annotated frame};
+    frames 0..length-1 at 24 fps, each object's binary masks every 4th frame from its first."""
+    folder = root / f"sav_{split}"
+    for video, objects in videos.items():
+        for t in range(length):
+            write_frame(folder / "JPEGImages_24fps" / video / f"{t:05d}.jpg", t)
+        for number, first in objects.items():
+            for t in range(first, length, 4):
+                write_mask(folder / "Annotations_6fps" / video / f"{number:03d}" / f"{t:05d}.png", objects_mask([number + 1]) != 0)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"sav_{split}.txt").write_text("".join(f"{v}\n" for v in videos))
+    return root

@@ -68,7 +68,7 @@ def test_folder_bad_input(tmp_path: Path) -> None:
 
 
 def test_open_dataset_checks(tmp_path: Path) -> None:
-    assert set(KINDS) == {"davis2016", "davis2017", "youtube2018", "youtube2019", "frames"}
+    assert set(KINDS) == {"davis2016", "davis2017", "youtube2018", "youtube2019", "lvos", "mose", "ltv", "sav", "frames"}
     with pytest.raises(VosbenchError, match=r"unknown dataset kind 'kitti'; known: davis2016, .*synthetic"):
         open_dataset("kitti", tmp_path)
     with pytest.raises(VosbenchError, match=r"nowhere: dataset root not found"):

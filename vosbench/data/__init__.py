@@ -1,4 +1,5 @@
-"""Datasets: DAVIS 2016/2017, YouTube-VOS 2018/2019, a folder of frames, synthetic.
+"""Datasets: DAVIS 2016/2017, YouTube-VOS 2018/2019, LVOS, MOSE, Long-Time Video, SA-V,
+a folder of frames, synthetic.
 
 ``open_dataset`` is the one way in: a kind, a root folder, a split and options.
 """
@@ -10,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from vosbench.data.davis import DavisDataset
+from vosbench.data.flat import LongVideoDataset, MoseDataset
 from vosbench.data.folder import FolderDataset
+from vosbench.data.lvos import LvosDataset
+from vosbench.data.sav import SavDataset
 from vosbench.data.video import Dataset, Video, VideoInfo
 from vosbench.data.youtube import YouTubeDataset
 from vosbench.errors import VosbenchError
@@ -22,6 +26,10 @@ KINDS: dict[str, tuple[type[Dataset], dict[str, Any]]] = {
     "davis2017": (DavisDataset, {"year": 2017}),
     "youtube2018": (YouTubeDataset, {"version": 2018}),
     "youtube2019": (YouTubeDataset, {"version": 2019}),
+    "lvos": (LvosDataset, {}),
+    "mose": (MoseDataset, {}),
+    "ltv": (LongVideoDataset, {}),
+    "sav": (SavDataset, {}),
     "frames": (FolderDataset, {}),
 }
 
@@ -75,6 +83,8 @@ def _open_synthetic(root: Path, split: str | None, options: dict[str, Any]) -> D
     generate(root, params)
     if params.layout == "davis":
         return open_dataset("davis2017", root, split or "val", **options)
+    if params.layout == "lvos":
+        return open_dataset("lvos", root, split or "valid", **options)
     return open_dataset("youtube2019", root, split or "valid", **options)
 
 

@@ -8,9 +8,11 @@ and checks it (readable, the video's size, known object ids) as it reads.
 from __future__ import annotations
 
 import contextlib
+import json
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar, Union
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -23,6 +25,21 @@ FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 Decode = Callable[[np.ndarray], np.ndarray]
 """Raw annotation values -> dataset object ids (``ValueError`` for values it refuses)."""
+
+T = TypeVar("T")
+
+
+def read_json(path: Path, what: str, parse: Callable[[Any], T], expected: str) -> T:
+    """``parse`` of the JSON file ``path`` (a dataset's ``what``, e.g. "YouTube-VOS
+    meta.json"); a missing, unreadable or ill-shaped file raises one line naming it."""
+    try:
+        return parse(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise VosbenchError(f"{path}: {path.name} not found; check the dataset root and the split name") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise VosbenchError(f"{path}: cannot read {path.name} ({error}); replace the corrupt file") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise VosbenchError(f"{path}: not a {what} ({type(error).__name__}: {error}); expected {expected}") from None
 
 
 def list_images(folder: Path, suffixes: Iterable[str], what: str) -> list[Path]:
@@ -120,6 +137,40 @@ def single_object(raw: np.ndarray) -> np.ndarray:
     return (raw != 0).astype(np.uint8)
 
 
+@dataclass(frozen=True)
+class ObjectFiles:
+    """One frame annotated one object to a file (SA-V): (object id, mask PNG) pairs.
+
+    ``read`` merges them into one id mask, a pixel of the larger id where objects
+    overlap (an id mask holds one object a pixel; SA-V's may overlap).
+    """
+
+    files: tuple[tuple[int, Path], ...]
+
+    def __str__(self) -> str:
+        return str(self.files[0][1])
+
+    def read(self) -> np.ndarray:
+        merged: np.ndarray | None = None
+        for object_id, path in sorted(self.files):
+            raw = read_mask(path)
+            if merged is None:
+                merged = np.zeros(raw.shape, dtype=np.uint8)
+            elif raw.shape != merged.shape:
+                raise VosbenchError(
+                    f"{path}: mask is {raw.shape[0]}x{raw.shape[1]} but {self.files[0][1]} of the same frame is "
+                    f"{merged.shape[0]}x{merged.shape[1]}; every object's mask must have the frame's size"
+                )
+            if np.count_nonzero(np.bincount(raw.ravel(), minlength=256)) > 2:
+                raise VosbenchError(f"{path}: a per-object mask holds more than one object value; store one object per file")
+            merged[raw != 0] = object_id
+        return merged
+
+
+Annotation = Union[Path, ObjectFiles]
+"""Where one frame's annotation lies: one id mask, or one file per object."""
+
+
 class FileVideo(Video):
     """A video whose frames and masks are image files.
 
@@ -134,8 +185,8 @@ class FileVideo(Video):
         self,
         name: str,
         frames: list[Path],
-        given: Mapping[int, Path],
-        gt: Mapping[int, Path] | None = None,
+        given: Mapping[int, Annotation],
+        gt: Mapping[int, Annotation] | None = None,
         decode: Decode | None = None,
         first_frame: Mapping[int, int] | None = None,
         output_frames: list[int] | None = None,
@@ -178,10 +229,12 @@ class FileVideo(Video):
         super().check()
         for path in self._frames[1:]:
             read_frame_header(path, self.info.size)
-        for path in self._gt.values():
-            height, width = image_size(path)
-            if (height, width) != self.info.size:
-                self._wrong_annotation_size(path, (height, width))
+        for annotation in self._gt.values():
+            files = [path for _, path in annotation.files] if isinstance(annotation, ObjectFiles) else [annotation]
+            for path in files:
+                height, width = image_size(path)
+                if (height, width) != self.info.size:
+                    self._wrong_annotation_size(path, (height, width))
 
     def _wrong_annotation_size(self, path: Path, size: tuple[int, int]) -> None:
         raise VosbenchError(
@@ -218,6 +271,8 @@ class FileVideo(Video):
 
     @property
     def gt_folder(self) -> Path | None:
+        if any(isinstance(path, ObjectFiles) for path in self._gt.values()):
+            return None
         folders = {path.parent for path in self._gt.values()}
         return folders.pop() if len(folders) == 1 else None
 
@@ -225,13 +280,13 @@ class FileVideo(Video):
     def output_frames(self) -> list[int]:
         return list(self._output_frames)
 
-    def _decoded(self, path: Path) -> np.ndarray:
+    def _decoded(self, annotation: Annotation) -> np.ndarray:
         try:
-            return self._decode(read_mask(path))
+            return self._decode(_raw(annotation))
         except ValueError as error:
-            raise VosbenchError(f"{path}: {error}") from None
+            raise VosbenchError(f"{annotation}: {error}") from None
 
-    def _read(self, path: Path) -> np.ndarray:
+    def _read(self, path: Annotation) -> np.ndarray:
         """An annotation in dataset ids, checked against the video's size and objects."""
         mask = self._decoded(path)
         info = self.info
@@ -244,3 +299,7 @@ class FileVideo(Video):
                 "fix the annotation or the dataset's object list"
             )
         return mask
+
+
+def _raw(annotation: Annotation) -> np.ndarray:
+    return annotation.read() if isinstance(annotation, ObjectFiles) else read_mask(annotation)

@@ -14,7 +14,13 @@ YouTube-VOS layout (ids drawn from 1..9 or more, not 1..K; objects may enter lat
     DIR/valid/meta.json
     DIR/valid_gt/Annotations/<video>/<frame>.png  (full ground truth, every 5th frame)
 
-Both write ``DIR/synth.json`` (the parameters) first and the index file (val.txt or
+LVOS layout (long videos: objects enter late, leave the scene and come back)::
+
+    DIR/valid/JPEGImages/<video>/00000001.jpg ...  (every frame, numbered from 1)
+    DIR/valid/Annotations/<video>/00000001.png ... (every 5th frame: 1, 6, 11, ...)
+    DIR/valid/valid_meta.json  (each object's frame range, from its entry to the last annotated frame)
+
+All write ``DIR/synth.json`` (the parameters) first and the index file (val.txt or
 meta.json) last. Each video is written into temporary folders that are moved into place
 when complete, its images folder last, so an interrupted run never leaves a video or a
 dataset that looks finished; a rerun with the same parameters resumes.
@@ -39,7 +45,7 @@ from vosbench.data.synth_scene import Scene, plan_scene
 from vosbench.errors import VosbenchError
 from vosbench.masks import write_mask
 
-LAYOUTS = ("davis", "youtube")
+LAYOUTS = ("davis", "youtube", "lvos")
 STRIDE = 5  # YouTube-VOS validation annotates and releases every 5th frame
 RECORD = "synth.json"
 
@@ -53,8 +59,9 @@ FOLDERS = {
         "all_frames": "valid_all_frames/JPEGImages",
         "images": "valid/JPEGImages",
     },
+    "lvos": {"annotations": "valid/Annotations", "images": "valid/JPEGImages"},
 }
-INDEX = {"davis": "ImageSets/2017/val.txt", "youtube": "valid/meta.json"}
+INDEX = {"davis": "ImageSets/2017/val.txt", "youtube": "valid/meta.json", "lvos": "valid/valid_meta.json"}
 
 
 @dataclass(frozen=True)
@@ -86,11 +93,13 @@ class SynthParams:
             if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
                 bound = f"{low}..{high}" if high is not None else f">= {low}"
                 raise VosbenchError(f"synth: {name} must be an integer {bound}, got {value!r}")
-        if self.layout == "youtube" and self.objects > 1 and self.frames <= STRIDE:
+        if self.layout != "davis" and self.objects > 1 and self.frames <= STRIDE:
             raise VosbenchError(
-                f"synth: the youtube layout needs --frames above {STRIDE} so that an object can "
+                f"synth: the {self.layout} layout needs --frames above {STRIDE} so that an object can "
                 f"enter at a later annotated frame; got {self.frames}"
             )
+        if self.layout == "lvos" and self.frames < 4 * STRIDE:
+            raise VosbenchError(f"synth: the lvos layout needs --frames of at least {4 * STRIDE}; got {self.frames}")
 
     @property
     def sequences(self) -> tuple[str, ...]:
@@ -154,9 +163,25 @@ def plan_video(params: SynthParams, index: int) -> Scene:
     count = params.objects
     if params.layout == "davis":
         ids, firsts = list(range(1, count + 1)), [0] * count
-    else:
+    elif params.layout == "youtube":
         ids, firsts = _youtube_ids(rng, count), _youtube_firsts(rng, count, params.frames)
+    else:
+        ids, firsts = list(range(1, count + 1)), _youtube_firsts(rng, count, params.frames)
+        aways = [_away(rng, first, params.frames) for first in firsts]
+        return plan_scene(scene_seed, params.height, params.width, params.frames, ids, firsts, STRIDE, aways)
     return plan_scene(scene_seed, params.height, params.width, params.frames, ids, firsts, approach=STRIDE)
+
+
+def _away(rng: np.random.Generator, first: int, frames: int) -> tuple[int, int]:
+    """Frames an object spends out of the scene: 2-4 annotation strides within the middle
+    of its time in view, starting and ending on annotated frames, so that its ground
+    truth empties and fills again (none when it is in view for under 8 strides)."""
+    strides = (frames - 1 - first) // STRIDE
+    if strides < 8:
+        return (0, 0)
+    length = int(rng.integers(2, 5))
+    start = first + STRIDE * int(rng.integers(2, strides - length - 1))
+    return (start, start + STRIDE * length)
 
 
 def _youtube_ids(rng: np.random.Generator, count: int) -> list[int]:
@@ -260,6 +285,11 @@ def _write_video(scene: Scene, folders: dict[str, Path], params: SynthParams) ->
                 (tmp["images"] / f"{name}.jpg").write_bytes(jpeg)
                 write_mask(tmp["annotations"] / f"{name}.png", labels)
                 continue
+            if params.layout == "lvos":
+                (tmp["images"] / f"{t + 1:08d}.jpg").write_bytes(jpeg)
+                if t % STRIDE == 0:
+                    write_mask(tmp["annotations"] / f"{t + 1:08d}.png", labels)
+                continue
             (tmp["all_frames"] / f"{name}.jpg").write_bytes(jpeg)
             if t % STRIDE:
                 continue
@@ -280,6 +310,18 @@ def _index_text(params: SynthParams, objects: dict[str, list[tuple[int, str, int
     """val.txt or meta.json, from each video's (id, category, first frame) per object."""
     if params.layout == "davis":
         return "".join(f"{name}\n" for name in objects)
+    if params.layout == "lvos":
+        end = 1 + (params.frames - 1) // STRIDE * STRIDE  # the last annotated frame's number
+        ranges = {
+            name: {
+                "objects": {
+                    str(object_id): {"frame_range": {"start": first + 1, "end": end, "frame_nums": (end - first - 1) // STRIDE + 1}}
+                    for object_id, _, first in sorted(video)
+                }
+            }
+            for name, video in objects.items()
+        }
+        return json.dumps({"videos": ranges}, indent=2) + "\n"
     videos = {
         name: {
             "objects": {

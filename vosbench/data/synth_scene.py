@@ -15,6 +15,7 @@ that is present from the start is steered through the path of another one mid-vi
 from __future__ import annotations
 
 import colorsys
+import dataclasses
 import math
 from dataclasses import dataclass
 from functools import cached_property
@@ -242,6 +243,7 @@ class SceneObject:
     spin: float  # radians per frame
     start: int  # first frame it is drawn (an entering object is still out of view there)
     first: int  # first frame it is visible and annotated
+    away: tuple[int, int] = (0, 0)  # frames [a, b) where it has left the scene (LVOS-like)
 
     def area(self, t: int) -> float:
         """Pixels the whole object covers at frame ``t``, seen or not."""
@@ -325,7 +327,7 @@ class Scene:
         """The frame window around object ``k``, which of its pixels the object covers,
         and the sprite texel each pixel shows (nearest sampling)."""
         obj = self.objects[k]
-        if t < obj.start:
+        if t < obj.start or obj.away[0] <= t < obj.away[1]:
             return None
         cx, cy, radius, angle = obj.pose(t)
         reach = _reach(radius, obj.mask.shape[0])
@@ -360,9 +362,11 @@ def plan_scene(
     ids: Sequence[int],
     firsts: Sequence[int],
     approach: int,
+    aways: Sequence[tuple[int, int]] | None = None,
 ) -> Scene:
     """Draw a scene whose object ``k`` has dataset id ``ids[k]`` and is first visible at
-    frame ``firsts[k]``.
+    frame ``firsts[k]``, and has left the scene over the frames ``aways[k]`` (a, b: from
+    a to b - 1; none by default).
 
     An object with ``firsts[k] > 0`` enters across a frame edge: it is wholly out of view
     at frame ``firsts[k] - approach`` (and not drawn before) and visible at ``firsts[k]``.
@@ -413,6 +417,8 @@ def plan_scene(
                 f"({MAX_PLACEMENT_TRIES} tries for object {len(placed) + 1}); use fewer --objects or a larger --size"
             )
         placed[k] = partner = candidate
+    if aways is not None:
+        placed = {k: dataclasses.replace(obj, away=tuple(aways[k])) for k, obj in placed.items()}
     return scene_of({k: placed[k] for k in range(count)})
 
 

@@ -11,11 +11,10 @@ every 5th) while predictions are still written for ``<split>``'s frames only.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterable
 
-from vosbench.data.files import FileVideo, annotations_by_frame, list_images
+from vosbench.data.files import FileVideo, annotations_by_frame, list_images, read_json
 from vosbench.data.video import Dataset, select_sequences
 from vosbench.errors import VosbenchError
 
@@ -24,21 +23,15 @@ VERSIONS = (2018, 2019)
 
 def read_meta(path: Path) -> dict[str, dict[int, list[str]]]:
     """video -> {object id -> names of the frames it appears in} from a ``meta.json``."""
-    try:
-        videos = json.loads(path.read_text(encoding="utf-8"))["videos"]
-        meta = {
+    meta = read_json(
+        path,
+        "YouTube-VOS meta.json",
+        lambda data: {
             str(video): {int(key): [str(f) for f in entry["frames"]] for key, entry in value["objects"].items()}
-            for video, value in videos.items()
-        }
-    except FileNotFoundError:
-        raise VosbenchError(f"{path}: meta.json not found; check the dataset root and the split name") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise VosbenchError(f"{path}: cannot read meta.json ({error}); replace the corrupt file") from None
-    except (KeyError, TypeError, ValueError, AttributeError) as error:
-        raise VosbenchError(
-            f"{path}: not a YouTube-VOS meta.json ({type(error).__name__}: {error}); expected "
-            '{"videos": {video: {"objects": {"<id>": {"frames": [...]}}}}}'
-        ) from None
+            for video, value in data["videos"].items()
+        },
+        '{"videos": {video: {"objects": {"<id>": {"frames": [...]}}}}}',
+    )
     for video, objects in meta.items():
         bad = [i for i in objects if not 1 <= i <= 255]
         if not objects or bad or any(not frames for frames in objects.values()):
@@ -53,6 +46,7 @@ class YouTubeDataset(Dataset):
     """YouTube-VOS ``version`` (2018 or 2019), one split."""
 
     prediction_layout = "youtube"
+    protocol = "youtube"
 
     def __init__(
         self,

@@ -11,9 +11,12 @@ import os
 from pathlib import Path
 from typing import Iterable
 
+import numpy as np
+
 from vosbench.errors import VosbenchError
 from vosbench.eval.boundary import BOUND_TH
 from vosbench.eval.sequence import Mode, SequenceJob
+from vosbench.masks import read_mask
 
 
 def read_split(path: str | os.PathLike) -> list[str]:
@@ -29,6 +32,19 @@ def read_split(path: str | os.PathLike) -> list[str]:
     if not names:
         raise VosbenchError(f"{path}: the split file names no sequence")
     return names
+
+
+def read_pair(gt_path: Path, pred_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Annotation and prediction of one frame, which must exist at one size."""
+    if not pred_path.is_file():
+        raise VosbenchError(f"{pred_path}: prediction frame missing")
+    gt, pred = read_mask(gt_path), read_mask(pred_path)
+    if gt.shape != pred.shape:
+        raise VosbenchError(
+            f"{pred_path}: prediction is {pred.shape[1]}x{pred.shape[0]} but the annotation {gt_path} is "
+            f"{gt.shape[1]}x{gt.shape[0]}; predict at the annotation's size"
+        )
+    return gt, pred
 
 
 def find_jobs(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 from matplotlib.figure import Figure
 
+from vosbench.errors import VosbenchError
 from vosbench.report import figures as draw
 from vosbench.report import tables
 from vosbench.report.inputs import Inputs, RedundancyInput, dataset_name
@@ -113,6 +114,7 @@ def assemble(inputs: Inputs, title: str | None = None) -> Report:
         _accuracy(inputs, colours),
         _efficiency(inputs, colours),
         _over_time(inputs, colours),
+        _long_video(inputs),
         _qualitative(inputs, colours),
         _redundancy(inputs),
         _settings(inputs),
@@ -251,6 +253,20 @@ def _over_time(inputs: Inputs, colours: dict[str, str]) -> Section:
         _scored(draw.accuracy_over_time_figure(inputs.frames, colours), "J over time", inputs),
     )
     return Section("Accuracy over time", [], [figure])
+
+
+def _long_video(inputs: Inputs) -> Section:
+    caption = (
+        "Memory and step latency fitted against the frame index on the second half of each run (vosbench budget, "
+        "README: Long videos), and projected: frames until memory fills a 24 or 80 GiB GPU and the step after 60 "
+        "minutes of 24 fps video, at 1080p (growth scaled by pixels, latency growth by pixels squared; assumptions, "
+        "not measurements). Memory is the GPU allocation where measured, else the method's memory bank."
+    )
+    try:
+        table = tables.budget_table(inputs)
+    except VosbenchError as error:
+        return Section("Long videos", [], [TableItem("budget", "Memory budget", caption, None, f"Memory budget: {error}.")])
+    return Section("Long videos", [], [TableItem("budget", "Memory budget", caption, table, digits=4)])
 
 
 def _slug(text: str) -> str:

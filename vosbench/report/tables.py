@@ -167,3 +167,19 @@ def tradeoff_points(inputs: Inputs) -> pd.DataFrame:
         for label in inputs.labels
     ]
     return pd.DataFrame(rows, columns=["method", "fps", "J&F-Mean", "stored_per_object"])
+
+
+def budget_table(inputs: Inputs) -> pd.DataFrame:
+    """Per method and sequence: memory growth and the long-video projections (vosbench.budget)."""
+    from vosbench.budget import project
+
+    columns = {
+        "memory_growth": "memory growth", "memory_b_bytes_per_frame": "bytes/frame",
+        "frames_to_24GiB_1080p": "frames to 24 GiB (1080p)", "frames_to_80GiB_1080p": "frames to 80 GiB (1080p)",
+        "step_ms_60min_1080p": "ms/frame after 60 min (1080p)",
+    }
+    parts = []
+    for run in inputs.runs:
+        table = project(run.run, (24, 80))
+        parts.append(table.assign(method=table["method"].map(run.labels))[["method", "sequence", *columns]])
+    return pd.concat(parts, ignore_index=True).rename(columns=columns)

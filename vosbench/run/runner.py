@@ -195,7 +195,10 @@ def _open_manifest(
                 "class": type(dataset).__name__,
                 "root": str(Path(getattr(dataset, "root", "")).resolve()) if getattr(dataset, "root", None) else None,
                 "layout": dataset.prediction_layout,
-                "self_evaluation": "davis" if dataset.prediction_layout == "davis" else "youtube",
+                "self_evaluation": "davis (youtube for videos with late objects)"
+                if dataset.prediction_layout == "davis"
+                else "youtube",
+                "protocol": dataset.protocol,
                 "synthetic": dataset.synthetic,
             },
             "checkpoints": checkpoint_paths(config.methods),

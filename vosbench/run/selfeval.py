@@ -3,7 +3,9 @@
 The evaluator's own per-sequence scoring (``vosbench.eval``) runs on the sequence's
 masks while they are still staged, so the scores commit with them. Protocol: ``davis``
 for DAVIS-layout datasets, ``youtube`` (objects that start late, sparse ground truth)
-for YouTube-VOS. With ``--max-frames`` the sequence is scored as if it ended there.
+for YouTube-VOS and for any video whose objects do not all start at its first
+ground-truth frame (LVOS, SA-V). A dataset's own protocol (``vosbench eval --mode``)
+is run on the finished predictions. With ``--max-frames`` the sequence is scored as if it ended there.
 """
 
 from __future__ import annotations
@@ -25,12 +27,19 @@ def can_score(video: Video) -> bool:
     return video.gt_folder is not None and bool(video.gt_frames)
 
 
+def self_eval_mode(video: Video, layout: str) -> Mode:
+    """``youtube`` for its layout and for late objects: the davis protocol takes every
+    object from the first ground-truth frame and rejects predictions of any other."""
+    late = video.gt_frames and any(f > video.gt_frames[0] for f in video.info.first_frame.values())
+    return Mode.YOUTUBE if late else MODES[layout]
+
+
 def score_sequence(
     video: Video, label: str, masks_root: Path, layout: str, frames: int
 ) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     """(per-frame J/F per object, per-object statistics of method ``label``) of the first
     ``frames`` frames, or None when no object has a scored frame among them."""
-    mode = MODES[layout]
+    mode = self_eval_mode(video, layout)
     names = tuple(video.frame_names[i] for i in video.gt_frames if i < frames)
     if mode is Mode.DAVIS and len(names) < 3:
         return None  # the davis protocol scores the frames between the first and the last
