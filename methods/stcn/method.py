@@ -30,6 +30,8 @@ from vosbench.errors import VosbenchError
 
 
 class STCNMethod(Method):
+    resize_mode = "bicubic"  # of frames resized before the network
+
     def __init__(
         self,
         network: STCN,
@@ -38,7 +40,6 @@ class STCNMethod(Method):
         dtype: torch.dtype | None = None,
         input_size: tuple[int, int] | None = None,
         resize_short: int | None = None,
-   
         fast_conv: bool = True,
     ):
         super().__init__(device, dtype)
@@ -101,7 +102,7 @@ class STCNMethod(Method):
         return (height, width)
 
     def _prepare(self, frame: np.ndarray) -> tuple[torch.Tensor, Box]:
-        image = resize(normalise(to_tensor(frame, self.device)), self._net_size(*frame.shape[:2]), "bicubic")
+        image = resize(normalise(to_tensor(frame, self.device)), self._net_size(*frame.shape[:2]), self.resize_mode)
         return pad_to_multiple(image, 16, value=0.0)
 
     def _add_given(self, probs: torch.Tensor | None, new_mask: np.ndarray, new: list[int]) -> torch.Tensor:
