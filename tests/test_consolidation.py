@@ -63,11 +63,11 @@ def test_consolidation_keeps_first_and_newest_frames_and_adds_the_most_used_prot
         assert memory.wants(t, False)
         memory.write(t, **frames[t])
         memory.read(frame(10 + t)["keys"][0], frame(10 + t)["selection"])
-    assert memory.tiers() == {"working": 3 * N, "long_term": 0} and memory.take_events() == []
+    assert memory.tiers() == {"working": 3 * N, "long_term": 0} and memory.events() == []
     # candidates: frames 1 and 2 (frame 0 stays, and min_mid_term_frames - 1 = 1 newest frame)
     usage = memory.usage()[N : 3 * N].clone()
     memory.write(3, **frames[3])
-    (event,) = memory.take_events()
+    (event,) = memory.events()
     assert (event.frame, event.kind, event.before, event.after, event.entries) == (3, "consolidation", 0, 3, 2 * N)
     assert memory.tiers() == {"working": 2 * N, "long_term": 3}
     chosen = usage.topk(3).indices
@@ -106,7 +106,7 @@ def test_removal_drops_the_least_used_long_term_entries(count_usage):
     assert bool(usage.sum() > 0) == count_usage  # read once, counted only with count_usage
     # frame 3 fills working memory again: 4 >= 6 - 4 long-term entries, so 2 go first
     memory.write(3, **frame(3))
-    kinds = [(e.frame, e.kind, e.before, e.after) for e in memory.take_events()]
+    kinds = [(e.frame, e.kind, e.before, e.after) for e in memory.events()]
     assert kinds == [(2, "consolidation", 0, 4), (3, "removal", 4, 2), (3, "consolidation", 2, 6)]
     kept = sorted(usage.topk(2).indices.tolist()) if count_usage else [2, 3]  # the most used, or the newest
     torch.testing.assert_close(memory._keys[:, :2], keys[:, kept])
@@ -118,7 +118,7 @@ def test_without_long_term_working_memory_grows_and_reads_everything():
     memory.reset(1)
     written = [t for t in range(9) if memory.wants(t, t == 8) and memory.write(t, **frame(t)) is None]
     assert written == [0, 2, 4, 6] and memory.tiers() == {"working": 4 * N, "long_term": 0}
-    assert memory.stored_features() == [4 * N] and memory.take_events() == []
+    assert memory.stored_features() == [4 * N] and memory.events() == []
 
 
 def test_late_objects_read_zero_values_before_they_were_given():

@@ -29,12 +29,12 @@ def run(method, frames: list[np.ndarray], given: dict[int, np.ndarray], first_fr
     hidden-state norms per frame and the memory events."""
     h, w = frames[0].shape[:2]
     method.start(VideoInfo("test", len(frames), h, w, ObjectIds(tuple(sorted(first_frame))), first_frame))
-    probs, tiers, norms, events = [], [], [], []
+    probs, tiers, norms = [], [], []
     for t, frame in enumerate(frames):
         probs.append(method.step(frame, given.get(t), t == len(frames) - 1).numpy())
         tiers.append(method.bank.tiers())
         norms.append(method.hidden.double().flatten(1).norm(dim=1).numpy())
-        events += method.bank.take_events()
+    events = method.bank.events()
     return np.stack(probs), tiers, norms, events
 
 
@@ -198,3 +198,44 @@ def test_bfloat16_autocast_runs(checkpoint):
     assert np.isfinite(probs).all()
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-3)
     assert tiers[-2] == {"working": 15, "long_term": 16}  # 3x5 grid; two consolidations of 8 prototypes
+
+
+# --- the policy under other networks, and in the run's records ------------------
+
+
+def test_stcn_network_with_xmem_memory(tmp_path):
+    from methods.stcn import build as build_stcn
+
+    frames, mask = small_video((48, 80), frames=6)
+    settings = {"memory": "xmem", "mem_every": 1, "max_mid_term_frames": 3, "min_mid_term_frames": 2, "num_prototypes": 8}
+    method = build_stcn(registry.get("stcn").resolve(settings), str(write_checkpoint("stcn", tmp_path / "stcn.pth")))
+    method.start(VideoInfo("t", 6, 48, 80, ObjectIds((1, 2)), {1: 0, 2: 0}))
+    reports = []
+    for t, frame in enumerate(frames):
+        assert torch.isfinite(method.step(frame, mask if t == 0 else None, t == 5)).all()
+        reports.append(method.memory())
+    # 15 positions a frame: consolidations after frames 2, 3 and 4, 8 prototypes each
+    assert [r.tiers["long_term"] for r in reports] == [0, 0, 16, 32, 48, 48]
+    assert [r.tiers["working"] for r in reports] == [30, 60, 60, 60, 60, 60]
+    assert reports[2].events == ("consolidation of 15: long-term 0 -> 8",) and reports[5].events == ()
+    with pytest.raises(VosbenchError, match="max_frames"):
+        build_stcn(registry.get("stcn").resolve({"memory": "xmem", "max_frames": 3}))
+
+
+def test_training_free_run_records_tiers_and_events(tmp_path):
+    from vosbench.data import open_dataset
+    from vosbench.run import MethodChoice, RunConfig, load_run, run as run_dataset
+
+    data = open_dataset("synthetic", tmp_path / "data", layout="davis", videos=1, frames=8, objects=2, size="48x64")
+    settings = {"mem_every": 1, "max_mid_term_frames": 3, "min_mid_term_frames": 2, "num_prototypes": 4, "tf_stride": 16}
+    run_dataset(RunConfig((MethodChoice.of("xmem", settings), MethodChoice.of("stcn", {"tf_stride": 16}))), data, tmp_path / "run")
+    frames = load_run(tmp_path / "run").frames
+    xmem = frames[frames["method"] == "xmem"].sort_values("frame")
+    # 3x4 grid, 2 objects: working holds 2 or 3 frames, 4 prototypes per consolidation (after frames 2..6)
+    assert xmem["working_features"].tolist() == [24, 48, 48, 48, 48, 48, 48, 48]
+    assert xmem["long_term_features"].tolist() == [0, 0, 8, 16, 24, 32, 40, 40]
+    assert (xmem["stored_features"] == xmem["working_features"] + xmem["long_term_features"]).all()
+    assert xmem["memory_events"].isna().tolist() == [True, True, False, False, False, False, False, True]
+    assert xmem["sensory_features"].isna().all()  # the weightless mode has no sensory memory
+    stcn = frames[frames["method"] == "stcn"]
+    assert stcn["working_features"].isna().all() and stcn["memory_events"].isna().all()

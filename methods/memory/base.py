@@ -15,7 +15,7 @@ Shapes (per video; K objects, N key-grid positions of a frame, M stored entries)
   ignore them, so any network can feed any policy.
 
 A policy with several tiers (XMem's working and long-term memory) reports each tier's
-entries with ``tiers``, and the changes between them with ``take_events``.
+entries with ``tiers``, and the changes between them with ``events``.
 
 ``wants`` is asked before a frame's values are encoded (the expensive part), so a
 policy that will not store a frame costs nothing for it. Before it, ``observe`` shows
@@ -97,9 +97,9 @@ class MemoryPolicy(ABC):
         (``TIERS``). Default: none."""
         return {}
 
-    def take_events(self) -> list:
-        """Changes between tiers since the last call (XMem's consolidations and
-        removals), oldest first; each has ``frame`` and ``kind``. Default: none."""
+    def events(self) -> list:
+        """Changes between tiers in this video (XMem's consolidations and removals),
+        oldest first; each has ``frame`` and ``kind``. Default: none."""
         return []
 
     def finish(self) -> None:

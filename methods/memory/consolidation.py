@@ -38,6 +38,8 @@ import torch
 
 from methods.memory.base import MemoryPolicy, Readout
 from methods.memory.similarity import read_values
+from vosbench.errors import VosbenchError
+from vosbench.registry import Param
 
 NEW_LIFE = 1e-7  # an entry's age before its first read: usage 0 / 1e-7 = 0, never 0 / 0
 
@@ -51,6 +53,9 @@ class MemoryEvent:
     before: int  # long-term entries before
     after: int  # long-term entries after
     entries: int  # candidates consolidated, or entries removed
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.entries}: long-term {self.before} -> {self.after}"
 
 
 class WorkingLongTermMemory(MemoryPolicy):
@@ -133,9 +138,8 @@ class WorkingLongTermMemory(MemoryPolicy):
         held = [self._keys, self._shrinkage, self._selection, self._values]
         return sum(t.numel() * t.element_size() for t in held if t is not None)
 
-    def take_events(self) -> list[MemoryEvent]:
-        events, self._events = self._events, []
-        return events
+    def events(self) -> list[MemoryEvent]:
+        return list(self._events)
 
     def usage(self) -> torch.Tensor:
         """use / life of every entry, long-term first [M] (float32)."""
@@ -263,3 +267,47 @@ class WorkingLongTermMemory(MemoryPolicy):
         self._use[counted] += usage[counted]
         self._life[counted] += 1
         return Readout(out.to(self._values.dtype))
+
+
+# Registered parameters of the policy, for every method that offers it; the defaults are
+# XMem's official eval.py settings (DAVIS / YouTube-VOS).
+MEMORY_PARAMS = (
+    Param("mem_every", 5, "write a frame to working memory every n-th frame (and each frame where an object is given)"),
+    Param("top_k", 30, "memory entries each query position reads (top-k softmax)"),
+    Param("long_term", True, "consolidate working memory into long-term prototypes (false: working memory only, growing)"),
+    Param("count_usage", True, "count reads of long-term entries, by which removal ranks them (false: removal drops the oldest)"),
+    Param("max_mid_term_frames", 10, "frames in working memory that trigger a consolidation (T_max)"),
+    Param("min_mid_term_frames", 5, "newest frames a consolidation leaves in working memory, the first frame besides (T_min)"),
+    Param("num_prototypes", 128, "prototypes a consolidation adds to long-term memory"),
+    Param("max_long_term_elements", 10000, "long-term capacity in entries; the least used are removed beyond it"),
+)
+
+
+def working_long_term_memory(config: dict, method: str) -> WorkingLongTermMemory:
+    """The policy from the ``MEMORY_PARAMS`` values in ``config``; a bad value is one
+    error line naming ``method``'s parameter."""
+
+    def integer(name: str) -> int:
+        value = config[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise VosbenchError(f"{method}: parameter {name} must be a positive integer, got {value!r}")
+        return value
+
+    def flag(name: str) -> bool:
+        if not isinstance(config[name], bool):
+            raise VosbenchError(f"{method}: parameter {name} must be true or false, got {config[name]!r}")
+        return config[name]
+
+    try:
+        return WorkingLongTermMemory(
+            every=integer("mem_every"),
+            top_k=integer("top_k"),
+            long_term=flag("long_term"),
+            count_usage=flag("count_usage"),
+            max_mid_term_frames=integer("max_mid_term_frames"),
+            min_mid_term_frames=integer("min_mid_term_frames"),
+            num_prototypes=integer("num_prototypes"),
+            max_long_term_elements=integer("max_long_term_elements"),
+        )
+    except ValueError as error:
+        raise VosbenchError(f"{method}: {error}") from None

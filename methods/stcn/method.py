@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from methods.base import MemoryReport, Method
+from methods.base import MemoryReport, Method, tier_fields
 from methods.fast_inference import for_inference
 from methods.frames import Box, crop, normalise, pad_to_multiple, resize, short_side_size, to_tensor
 from methods.memory.base import MemoryPolicy
@@ -84,7 +84,10 @@ class STCNMethod(Method):
             return self._output(probs, box)
 
     def memory(self) -> MemoryReport:
-        return MemoryReport(self.slots.per_object(self.bank.stored_features()), self.bank.nbytes())
+        return MemoryReport(
+            self.slots.per_object(self.bank.stored_features()), self.bank.nbytes(),
+            **tier_fields(self.bank, len(self.slots.active), self.slots.frames - 1),
+        )
 
     def key_features(self, frame: np.ndarray) -> torch.Tensor:
         """The key projection [64, h, w] at stride 16 of the resized, padded frame: what

@@ -15,11 +15,12 @@ an object starts at zero where it is given.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from methods.base import MemoryReport
 from methods.memory.base import MemoryPolicy
 from methods.stcn.method import STCNMethod
 from methods.stm_parts import aggregate
@@ -107,5 +108,12 @@ class XMemMethod(STCNMethod):
         )
 
     def memory(self) -> MemoryReport:
-        hidden_bytes = 0 if self.hidden is None else self.hidden.numel() * self.hidden.element_size()
-        return MemoryReport(self.slots.per_object(self.bank.stored_features()), self.bank.nbytes() + hidden_bytes)
+        report = super().memory()
+        if self.hidden is None:
+            return report
+        # the sensory memory: a hidden vector per object and key-grid position
+        sensory = self.hidden.shape[0] * self.hidden[0, 0].numel()
+        return dataclasses.replace(
+            report, nbytes=report.nbytes + self.hidden.numel() * self.hidden.element_size(),
+            tiers={**(report.tiers or {}), "sensory": sensory},
+        )
