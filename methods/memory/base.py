@@ -11,8 +11,8 @@ Shapes (per video; K objects, N key-grid positions of a frame, M stored entries)
   Policies that need a hard mask and get none take that argmax; others ignore it.
 - shrinkage [N] (written) and selection [Ck, N] (written and read; optional): XMem's
   similarity terms, from networks that compute them. A policy whose similarity takes
-  them (``similarity_terms``) uses them; the others match by their own similarity and
-  ignore them, so any network can feed any policy.
+  them (XMem's working/long-term memory) uses them; the others match by their own
+  similarity and ignore them, so any network can feed any policy.
 
 A policy with several tiers (XMem's working and long-term memory) reports each tier's
 entries with ``tiers``, and the changes between them with ``events``.
@@ -45,9 +45,6 @@ class Readout:
 
 
 class MemoryPolicy(ABC):
-    similarity_terms = False  # reads with the shrinkage and selection it is given
-    TIERS: tuple[str, ...] = ()  # names of the tiers ``tiers`` reports, when more than one
-
     @abstractmethod
     def reset(self, num_objects: int) -> None:
         """Empty the memory for a new video with ``num_objects`` objects."""
@@ -93,8 +90,8 @@ class MemoryPolicy(ABC):
         return self.stored_features()
 
     def tiers(self) -> dict[str, int]:
-        """Stored entries per tier (shared by the objects), for policies with tiers
-        (``TIERS``). Default: none."""
+        """Stored entries per tier (shared by the objects), for policies with several
+        (XMem's ``working`` and ``long_term``). Default: none."""
         return {}
 
     def events(self) -> list:

@@ -59,9 +59,6 @@ class MemoryEvent:
 
 
 class WorkingLongTermMemory(MemoryPolicy):
-    similarity_terms = True
-    TIERS = ("working", "long_term")
-
     def __init__(
         self,
         every: int = 5,
@@ -194,16 +191,6 @@ class WorkingLongTermMemory(MemoryPolicy):
                 self._remove(index, self.max_long_term_elements - self.num_prototypes)
             self._consolidate(index)
 
-    def _keep(self, kept: torch.Tensor, selection: torch.Tensor | None = None) -> None:
-        """Keep the entries at index tensor ``kept`` (in order); ``selection`` the kept
-        working entries' selection."""
-        self._keys = self._keys[:, kept]
-        self._values = self._values[:, kept]
-        self._use, self._life = self._use[kept], self._life[kept]
-        if self._shrinkage is not None:
-            self._shrinkage = self._shrinkage[kept]
-        self._selection = selection
-
     def _remove(self, index: int, limit: int) -> None:
         """Long-term memory down to at most ``limit`` entries, the least used going (the
         oldest without usage counts); ties at the cut all go, as in the official code."""
@@ -215,8 +202,11 @@ class WorkingLongTermMemory(MemoryPolicy):
             survivors = torch.nonzero(usage > cut).flatten()
         else:
             survivors = torch.arange(excess, before, device=self._keys.device)
-        working = torch.arange(before, self.size(), device=self._keys.device)
-        self._keep(torch.cat([survivors, working]), self._selection)
+        kept = torch.cat([survivors, torch.arange(before, self.size(), device=self._keys.device)])
+        self._keys, self._values = self._keys[:, kept], self._values[:, kept]
+        self._use, self._life = self._use[kept], self._life[kept]
+        if self._shrinkage is not None:
+            self._shrinkage = self._shrinkage[kept]
         self._long = len(survivors)
         self._events.append(MemoryEvent(index, "removal", before, self._long, before - self._long))
 
@@ -224,8 +214,7 @@ class WorkingLongTermMemory(MemoryPolicy):
         n, long = self._n, self._long
         start = long + n  # the first frame of working memory is never consolidated
         end = self.size() - (self.min_mid_term_frames - 1) * n
-        candidates = torch.arange(start, end, device=self._keys.device)
-        count = min(self.num_prototypes, len(candidates))
+        count = min(self.num_prototypes, end - start)
         chosen = self.usage()[start:end].topk(count, sorted=True).indices  # most used first
         keys = self._keys[:, start:end]
         shrinkage = None if self._shrinkage is None else self._shrinkage[start:end]
@@ -253,7 +242,7 @@ class WorkingLongTermMemory(MemoryPolicy):
         if self._selection is not None:
             self._selection = torch.cat([self._selection[:, :n], self._selection[:, end - long :]], dim=1)
         self._long = long + count
-        self._events.append(MemoryEvent(index, "consolidation", long, self._long, len(candidates)))
+        self._events.append(MemoryEvent(index, "consolidation", long, self._long, end - start))
 
     # --- reading -----------------------------------------------------------------
     def read(self, query: torch.Tensor, selection: torch.Tensor | None = None) -> Readout:
