@@ -279,8 +279,10 @@ def official_xmem(checkout: Path, frames: list[np.ndarray], mask: np.ndarray):
     """Seconds per frame (frame 0 included, as the first entry) and the official
     foreground probabilities [T, H, W] of a one-object video, with its eval.py defaults
     (top-30, memory every 5th frame, deep update on memorised frames, long-term memory
-    10/5 frames, 128 prototypes, 10,000 entries), float32 (its ``--benchmark``), frames as
-    given (480p is its ``--size 480`` already)."""
+    10/5 frames, 128 prototypes, 10,000 entries), float32 (its ``--benchmark``) and its
+    ``--size 480``: its reader's bilinear resize of the normalised frame to a 480-pixel
+    short side, the mask's nearest, the probabilities' bilinear resize back (nothing to
+    do for 480p frames)."""
     if not (checkout / "inference" / "inference_core.py").is_file():
         raise SystemExit(f"{checkout}: no inference/inference_core.py; give --xmem a checkout of hkchengrex/XMem")
     with tempfile.TemporaryDirectory() as scratch, checkout_on_path(checkout), on_cpu(), torch.inference_mode():
@@ -303,12 +305,20 @@ def official_xmem(checkout: Path, frames: list[np.ndarray], mask: np.ndarray):
         processor.set_all_labels([1])
         mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
         std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-        given = torch.from_numpy(mask[None].astype(np.float32))  # [K=1, H, W]
+        import torch.nn.functional as F
+
+        height, width = mask.shape
+        size = (480, int(480 * width / height)) if height <= width else (int(480 * height / width), 480)
+        given = F.interpolate(torch.from_numpy(mask[None, None].astype(np.float32)), size, mode="nearest")[0]  # [K=1, h, w]
         starts, probs = [], []
         for t, frame in enumerate(frames):
             starts.append(time.perf_counter())
             rgb = (torch.from_numpy(np.array(frame)).permute(2, 0, 1).float() / 255 - mean) / std
+            if size != mask.shape:
+                rgb = F.interpolate(rgb[None], size, mode="bilinear", align_corners=False)[0]
             prob = processor.step(rgb, given if t == 0 else None, [1] if t == 0 else None, end=t == len(frames) - 1)
+            if size != mask.shape:
+                prob = F.interpolate(prob[None], mask.shape, mode="bilinear", align_corners=False)[0]
             probs.append(prob[1].numpy())
         starts.append(time.perf_counter())
         return list(np.diff(starts)), np.stack(probs)
