@@ -1,4 +1,4 @@
-"""The official STCN and SWEM code timed on this machine, on the same frames and weights as ours.
+"""The official STCN, SwiftNet, SWEM and XMem code timed on this machine, on the same frames and weights as ours.
 
 Issue 8 asks for our methods to be faster than the official pipelines "compared at the
 same time of day": this runs checkouts of hkchengrex/STCN and lmm077/SWEM (never
@@ -32,7 +32,11 @@ video, as the conformance cases were made. Stand-ins, all outside their files:
 A frame's time is the wall time between the starts of consecutive frames; frame 0 (the
 given mask) is left out.
 
-    python bench/official.py [--stcn CHECKOUT] [--swem CHECKOUT] [--sequence blackswan] [--frames 8] [--threads 2]
+XMem is driven as its ``eval.py`` drives it (``InferenceCore.step`` with the given mask
+on frame 0, then every frame, ``end`` at the last), with its eval.py memory defaults;
+its trunks' ImageNet loading is skipped (the checkpoint replaces those weights).
+
+    python bench/official.py [--stcn CHECKOUT] [--swem CHECKOUT] [--xmem CHECKOUT] [--sequence blackswan] [--frames 8] [--threads 2]
 """
 
 from __future__ import annotations
@@ -271,6 +275,55 @@ def official_stcn(checkout: Path, frames: list[np.ndarray], mask: np.ndarray, to
         return list(np.diff(starts)), prob.numpy()
 
 
+def official_xmem(checkout: Path, frames: list[np.ndarray], mask: np.ndarray):
+    """Seconds per frame (frame 0 included, as the first entry) and the official
+    foreground probabilities [T, H, W] of a one-object video, with its eval.py defaults
+    (top-30, memory every 5th frame, deep update on memorised frames, long-term memory
+    10/5 frames, 128 prototypes, 10,000 entries), float32 (its ``--benchmark``) and its
+    ``--size 480``: its reader's bilinear resize of the normalised frame to a 480-pixel
+    short side, the mask's nearest, the probabilities' bilinear resize back (nothing to
+    do for 480p frames)."""
+    if not (checkout / "inference" / "inference_core.py").is_file():
+        raise SystemExit(f"{checkout}: no inference/inference_core.py; give --xmem a checkout of hkchengrex/XMem")
+    with tempfile.TemporaryDirectory() as scratch, checkout_on_path(checkout), on_cpu(), torch.inference_mode():
+        from conformance import write_checkpoint
+        from model import resnet
+
+        # its trunks load ImageNet weights before the checkpoint replaces them: nothing to load
+        resnet.load_weights_add_extra_dim = lambda *args, **kwargs: None
+        from inference.inference_core import InferenceCore
+        from model.network import XMem
+
+        config = {"top_k": 30, "mem_every": 5, "deep_update_every": -1, "enable_long_term": True,
+                  "max_mid_term_frames": 10, "min_mid_term_frames": 5, "num_prototypes": 128,
+                  "max_long_term_elements": 10000}
+        # as eval.py derives it per video
+        config["enable_long_term_count_usage"] = len(frames) / 5 * 128 >= 10000
+        with contextlib.redirect_stdout(None):  # it prints the dimensions it reads
+            network = XMem(config, str(write_checkpoint("xmem", Path(scratch) / "XMem.pth")), map_location="cpu").eval()
+        processor = InferenceCore(network, config=config)
+        processor.set_all_labels([1])
+        mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+        std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+        import torch.nn.functional as F
+
+        height, width = mask.shape
+        size = (480, int(480 * width / height)) if height <= width else (int(480 * height / width), 480)
+        given = F.interpolate(torch.from_numpy(mask[None, None].astype(np.float32)), size, mode="nearest")[0]  # [K=1, h, w]
+        starts, probs = [], []
+        for t, frame in enumerate(frames):
+            starts.append(time.perf_counter())
+            rgb = (torch.from_numpy(np.array(frame)).permute(2, 0, 1).float() / 255 - mean) / std
+            if size != mask.shape:
+                rgb = F.interpolate(rgb[None], size, mode="bilinear", align_corners=False)[0]
+            prob = processor.step(rgb, given if t == 0 else None, [1] if t == 0 else None, end=t == len(frames) - 1)
+            if size != mask.shape:
+                prob = F.interpolate(prob[None], mask.shape, mode="bilinear", align_corners=False)[0]
+            probs.append(prob[1].numpy())
+        starts.append(time.perf_counter())
+        return list(np.diff(starts)), np.stack(probs)
+
+
 def ours(name: str, frames: list[np.ndarray], mask: np.ndarray) -> tuple[list[float], np.ndarray]:
     """Our seconds per frame and foreground probabilities [T, H, W], from one timed pass."""
     foreground = []
@@ -283,7 +336,7 @@ def mask_agreement(a: np.ndarray, b: np.ndarray) -> float:
     return float(((a > 0.5) == (b > 0.5)).mean())
 
 
-OFFICIAL = {"stcn": official_stcn, "swiftnet": official_swiftnet, "swem": official_swem}
+OFFICIAL = {"stcn": official_stcn, "swiftnet": official_swiftnet, "swem": official_swem, "xmem": official_xmem}
 
 
 def compare(name: str, checkout: Path, frames: list[np.ndarray], mask: np.ndarray) -> dict:
@@ -308,6 +361,7 @@ def main() -> None:
     parser.add_argument("--stcn", type=Path, help="a checkout of hkchengrex/STCN")
     parser.add_argument("--swiftnet", type=Path, help="a checkout of haochenheheda/SwiftNet")
     parser.add_argument("--swem", type=Path, help="a checkout of lmm077/SWEM")
+    parser.add_argument("--xmem", type=Path, help="a checkout of hkchengrex/XMem")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "davis2016-val")
     parser.add_argument("--sequence", default="blackswan")
     parser.add_argument("--frames", type=int, default=8)
@@ -315,7 +369,7 @@ def main() -> None:
     args = parser.parse_args()
     checkouts = {name: getattr(args, name) for name in OFFICIAL if getattr(args, name)}
     if not checkouts:
-        parser.error("give at least one checkout: --stcn, --swiftnet, --swem")
+        parser.error("give at least one checkout: --stcn, --swiftnet, --swem, --xmem")
     torch.set_num_threads(args.threads)
     frames, mask = frame_time.load_sequence(args.data, args.sequence, args.frames)
     print(f"{args.sequence} {mask.shape[0]}x{mask.shape[1]}, {args.threads} threads, median over frames 1..{args.frames - 1}")

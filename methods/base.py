@@ -17,6 +17,7 @@ from typing import ContextManager, Protocol
 import numpy as np
 import torch
 
+from methods.memory.base import MemoryPolicy
 from vosbench.data.video import VideoInfo
 from vosbench.errors import VosbenchError
 
@@ -44,6 +45,17 @@ class MemoryReport:
     # feature vectors per object the frame's read matched, when more than the stored ones
     # (a temporary frame); None: the same as per_object
     matched: tuple[int, ...] | None = None
+    # feature vectors per memory tier, summed over the objects (XMem: working, long_term,
+    # sensory); None for a memory of one tier
+    tiers: dict[str, int] | None = None
+    events: tuple[str, ...] = ()  # changes between tiers during this step (consolidations, removals)
+
+
+def tier_fields(policy: MemoryPolicy, objects: int, frame: int) -> dict:
+    """``tiers`` and ``events`` of a report on ``policy`` after frame ``frame``, tiers
+    summed over ``objects``."""
+    tiers = {name: count * objects for name, count in policy.tiers().items()}
+    return {"tiers": tiers or None, "events": tuple(str(e) for e in policy.events() if e.frame == frame)}
 
 
 class Method(ABC):

@@ -88,16 +88,19 @@ class CBAM(nn.Module):
 
 
 class FeatureFusionBlock(nn.Module):
-    """The value encoder's ``fuser``: mask features + the frame's key features -> value."""
+    """A ``fuser``: features x and the frame's key features f16, concatenated, through a
+    ResBlock, CBAM attention (added) and a second ResBlock. STCN concatenates [x, f16];
+    XMem (``key_first``) [f16, x], in its value encoder and its decoder alike."""
 
-    def __init__(self, cin: int, cout: int):
+    def __init__(self, cin: int, cout: int, key_first: bool = False):
         super().__init__()
         self.block1 = ResBlock(cin, cout)
         self.attention = CBAM(cout)
         self.block2 = ResBlock(cout, cout)
+        self.key_first = key_first
 
     def forward(self, x: torch.Tensor, f16: torch.Tensor) -> torch.Tensor:
-        x = self.block1(torch.cat([x, f16], dim=1))
+        x = self.block1(torch.cat([f16, x] if self.key_first else [x, f16], dim=1))
         return self.block2(x + self.attention(x))
 
 
@@ -131,12 +134,23 @@ class KeyEncoder(_Normalising, ResNet):
 
 
 class ValueEncoder(_Normalising, ResNet):
-    """ResNet-18 (every conv with a bias) on [image, mask, others] up to layer3, then the
-    ``fuser`` with the frame's key-encoder f16: one 512-channel value map per object."""
+    """ResNet-18 on [image, mask, others] up to layer3, then the ``fuser`` with the
+    frame's key-encoder f16: one ``value_dim``-channel value map per object.
 
-    def __init__(self, key_channels: int = 1024, normalise: bool = False):
-        super().__init__("resnet18", ("layer1", "layer2", "layer3"), in_channels=5, bias=True)
-        self.fuser = FeatureFusionBlock(key_channels + 256, 512)
+    STCN and SWEM give every trunk conv a bias (``bias``); XMem gives none and fuses
+    [f16, features] (``key_first``).
+    """
+
+    def __init__(
+        self,
+        key_channels: int = 1024,
+        normalise: bool = False,
+        bias: bool = True,
+        key_first: bool = False,
+        value_dim: int = 512,
+    ):
+        super().__init__("resnet18", ("layer1", "layer2", "layer3"), in_channels=5, bias=bias)
+        self.fuser = FeatureFusionBlock(key_channels + 256, value_dim, key_first)
         self._add_normalisation(normalise)
 
     def forward(self, image: torch.Tensor, f16: torch.Tensor, masks: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
@@ -148,13 +162,31 @@ class ValueEncoder(_Normalising, ResNet):
         return self.fuser(x, f16.expand(k, -1, -1, -1))
 
 
+def other_objects(masks: torch.Tensor) -> torch.Tensor:
+    """others_k = the sum of the other objects' soft masks [K, H, W] (zeros for one
+    object), summed as a 0/1 matrix product (exact for two objects)."""
+    exclude = 1 - torch.eye(masks.shape[0], dtype=masks.dtype, device=masks.device)
+    return torch.einsum("kj,jhw->khw", exclude, masks)
+
+
 class KeyProjection(nn.Module):
-    def __init__(self, cin: int, key_dim: int):
+    """The key (3x3 conv of f16); with ``terms`` also XMem's similarity terms: the
+    shrinkage ``d_proj(f16)^2 + 1`` (1 channel, >= 1) and the selection
+    ``sigmoid(e_proj(f16))`` (key_dim channels, in (0, 1))."""
+
+    def __init__(self, cin: int, key_dim: int, terms: bool = False):
         super().__init__()
         self.key_proj = nn.Conv2d(cin, key_dim, 3, padding=1)
+        if terms:
+            self.d_proj = nn.Conv2d(cin, 1, 3, padding=1)
+            self.e_proj = nn.Conv2d(cin, key_dim, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.key_proj(x)
+
+    def with_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(key, shrinkage, selection) of f16 ``x``."""
+        return self.key_proj(x), self.d_proj(x) ** 2 + 1, torch.sigmoid(self.e_proj(x))
 
 
 class UpsampleBlock(nn.Module):

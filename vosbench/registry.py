@@ -22,12 +22,15 @@ class Param:
     default: Any
     help: str = ""
     choices: tuple[Any, ...] | None = None
+    nullable: bool = False  # "none" is a value too (always, when the default is None)
 
     def parse(self, text: str) -> Any:
         """Turn a ``--set name=value`` string into the type of the default."""
         kind = type(self.default)
         try:
-            if self.default is None:
+            if self.nullable and text.lower() in ("none", "null"):
+                value = None
+            elif self.default is None:
                 value: Any = None if text.lower() in ("none", "null", "") else _auto(text)
             elif kind is bool:
                 if text.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):

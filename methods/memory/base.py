@@ -9,6 +9,13 @@ Shapes (per video; K objects, N key-grid positions of a frame, M stored entries)
 - hard_masks (optional): [K, N] 0/1 object masks on the key grid, for networks whose hard
   mask is not the argmax of ``masks`` (SWEM takes the argmax at full size, then resizes).
   Policies that need a hard mask and get none take that argmax; others ignore it.
+- shrinkage [N] (written) and selection [Ck, N] (written and read; optional): XMem's
+  similarity terms, from networks that compute them. A policy whose similarity takes
+  them (XMem's working/long-term memory) uses them; the others match by their own
+  similarity and ignore them, so any network can feed any policy.
+
+A policy with several tiers (XMem's working and long-term memory) reports each tier's
+entries with ``tiers``, and the changes between them with ``events``.
 
 ``wants`` is asked before a frame's values are encoded (the expensive part), so a
 policy that will not store a frame costs nothing for it. Before it, ``observe`` shows
@@ -61,11 +68,13 @@ class MemoryPolicy(ABC):
         values: torch.Tensor,
         masks: torch.Tensor,
         hard_masks: torch.Tensor | None = None,
+        shrinkage: torch.Tensor | None = None,
+        selection: torch.Tensor | None = None,
     ) -> None:
         """Store frame ``index``: keys [K, Ck, N], values [K, Cv, N], masks [K, N] (hard_masks [K, N] or None)."""
 
     @abstractmethod
-    def read(self, query: torch.Tensor) -> Readout:
+    def read(self, query: torch.Tensor, selection: torch.Tensor | None = None) -> Readout:
         """Read for query keys [Ck, N] (shared by the objects) or [K, Ck, N]."""
 
     @abstractmethod
@@ -79,6 +88,16 @@ class MemoryPolicy(ABC):
         (SwiftNet's temporary previous frame) overrides it.
         """
         return self.stored_features()
+
+    def tiers(self) -> dict[str, int]:
+        """Stored entries per tier (shared by the objects), for policies with several
+        (XMem's ``working`` and ``long_term``). Default: none."""
+        return {}
+
+    def events(self) -> list:
+        """Changes between tiers in this video (XMem's consolidations and removals),
+        oldest first; each has ``frame`` and ``kind``. Default: none."""
+        return []
 
     def finish(self) -> None:
         """No frame follows in this video: settle anything held back. Default: nothing."""

@@ -319,6 +319,8 @@ class EMBases(MemoryPolicy):
         values: torch.Tensor,
         masks: torch.Tensor,
         hard_masks: torch.Tensor | None = None,
+        shrinkage: torch.Tensor | None = None,
+        selection: torch.Tensor | None = None,
     ) -> None:
         """Fit frame ``index`` into the bases: keys [K, Ck, N] raw, values [K, Cv, N],
         masks [K, N] soft, hard_masks [K, N] 0/1 (default: argmax of background and masks)."""
@@ -371,7 +373,7 @@ class EMBases(MemoryPolicy):
         return drawn
 
     # -- read ----------------------------------------------------------------------
-    def read(self, query: torch.Tensor) -> Readout:
+    def read(self, query: torch.Tensor, selection: torch.Tensor | None = None) -> Readout:
         """Readout [K, Cv, N] and ``extras["pi_feature"]`` [K, 2 top_l, N] for raw query keys."""
         if self.first is None:
             raise RuntimeError("EMBases.read before any write: memorise the first frame first")

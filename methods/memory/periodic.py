@@ -100,6 +100,8 @@ class PeriodicBank(MemoryPolicy):
         values: torch.Tensor,
         masks: torch.Tensor,
         hard_masks: torch.Tensor | None = None,
+        shrinkage: torch.Tensor | None = None,
+        selection: torch.Tensor | None = None,
     ) -> None:
         # masks are not needed: the bank stores whole frames
         key = keys[0] if keys.dim() == 3 else keys  # shared by the objects
@@ -151,7 +153,7 @@ class PeriodicBank(MemoryPolicy):
         self._values[:, : values.shape[1]] = values
 
     # --- reading -----------------------------------------------------------------
-    def read(self, query: torch.Tensor) -> Readout:
+    def read(self, query: torch.Tensor, selection: torch.Tensor | None = None) -> Readout:
         """Top-k readout: for each query position, a softmax over its ``top_k`` most
         similar stored positions (max-subtracted), applied to the values gathered there."""
         q = query[0] if query.dim() == 3 else query

@@ -181,6 +181,8 @@ class PixelAdaptiveMemory(MemoryPolicy):
         values: torch.Tensor,
         masks: torch.Tensor,
         hard_masks: torch.Tensor | None = None,
+        shrinkage: torch.Tensor | None = None,
+        selection: torch.Tensor | None = None,
     ) -> None:
         self._commit()
         due = self._due(index, masks)
@@ -192,7 +194,7 @@ class PixelAdaptiveMemory(MemoryPolicy):
     def finish(self) -> None:
         self._commit()
 
-    def read(self, query: torch.Tensor) -> Readout:
+    def read(self, query: torch.Tensor, selection: torch.Tensor | None = None) -> Readout:
         outputs, matched = [], []
         for o in range(len(self._keys)):
             keys, values = self._memory_of(o)

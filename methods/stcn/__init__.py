@@ -8,6 +8,7 @@ import torch
 from methods.base import Method
 from methods.fast_inference import FAST_CONV, fast_conv_setting
 from methods.frames import parse_size
+from methods.memory.consolidation import MEMORY_PARAMS, working_long_term_memory
 from methods.memory.periodic import PeriodicBank
 from vosbench.errors import VosbenchError
 from methods.training_free import training_free, training_free_params
@@ -26,7 +27,9 @@ def _positive(config: dict, name: str, allow_none: bool = False) -> int | None:
 PARAMS = (
     Param("mem_every", 5, "memorise every n-th frame (and each frame where an object is given)"),
     Param("top_k", 20, "stored positions each query position reads (top-k softmax)"),
-    Param("max_frames", None, "memory capacity in frames; evicts the oldest frame that is not a given one (None: unbounded)"),
+    Param("max_frames", None, "periodic bank's capacity in frames; evicts the oldest frame that is not a given one (None: unbounded)"),
+    Param("memory", "periodic", "memory policy: the periodic bank, or XMem's working/long-term memory (its parameters below)", choices=("periodic", "xmem")),
+    *MEMORY_PARAMS[2:],  # XMem's own; mem_every and top_k are the ones above
     Param("input_size", None, "resize frames to HxW (bicubic) before the network (None: as they are)"),
     Param("resize_short", None, "resize frames to this short side, 480 in the official YouTube-VOS script (None: as they are)"),
     FAST_CONV,
@@ -44,12 +47,19 @@ def build(config: dict, checkpoint: str | None = None, device: str = "cpu", dtyp
     from methods.stcn.network import load_stcn
 
     config = {**{p.name: p.default for p in PARAMS}, **config}
-    memory = PeriodicBank(
-        every=_positive(config, "mem_every"),
-        top_k=_positive(config, "top_k"),
-        similarity="l2",
-        max_frames=_positive(config, "max_frames", allow_none=True),
-    )
+    if config["memory"] == "xmem":
+        if config["max_frames"] is not None:
+            raise VosbenchError("stcn: max_frames is the periodic bank's capacity; with memory=xmem, size it with max_mid_term_frames")
+        memory = working_long_term_memory(config, "stcn")
+    elif config["memory"] == "periodic":
+        memory = PeriodicBank(
+            every=_positive(config, "mem_every"),
+            top_k=_positive(config, "top_k"),
+            similarity="l2",
+            max_frames=_positive(config, "max_frames", allow_none=True),
+        )
+    else:
+        raise VosbenchError(f"stcn: parameter memory must be periodic or xmem, got {config['memory']!r}")
     if checkpoint is None:
         return training_free(config, memory, device, dtype)
     input_size = parse_size(config["input_size"], "input_size")

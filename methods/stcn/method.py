@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from methods.base import MemoryReport, Method
+from methods.base import MemoryReport, Method, tier_fields
 from methods.fast_inference import for_inference
 from methods.frames import Box, check_grid, crop, normalise, pad_to_multiple, resize, short_side_size, to_tensor
 from methods.memory.base import MemoryPolicy
@@ -30,6 +30,8 @@ from vosbench.errors import VosbenchError
 
 
 class STCNMethod(Method):
+    resize_mode = "bicubic"  # of frames resized before the network
+
     def __init__(
         self,
         network: STCN,
@@ -38,7 +40,6 @@ class STCNMethod(Method):
         dtype: torch.dtype | None = None,
         input_size: tuple[int, int] | None = None,
         resize_short: int | None = None,
-   
         fast_conv: bool = True,
     ):
         super().__init__(device, dtype)
@@ -56,7 +57,7 @@ class STCNMethod(Method):
         self.slots = ObjectSlots(info)
         self.bank.reset(0)
         self.net_size = self._net_size(*info.size)
-        check_grid(info, self.net_size, 16, "STCN", "resize_short or input_size")
+        check_grid(info, self.net_size, 16, type(self).__name__.removesuffix("Method"), "resize_short or input_size")
 
     def step(self, frame: np.ndarray, new_mask: np.ndarray | None, is_last: bool) -> torch.Tensor:
         if self.info is None:
@@ -84,7 +85,10 @@ class STCNMethod(Method):
             return self._output(probs, box)
 
     def memory(self) -> MemoryReport:
-        return MemoryReport(self.slots.per_object(self.bank.stored_features()), self.bank.nbytes())
+        return MemoryReport(
+            self.slots.per_object(self.bank.stored_features()), self.bank.nbytes(),
+            **tier_fields(self.bank, len(self.slots.active), self.slots.frames - 1),
+        )
 
     def key_features(self, frame: np.ndarray) -> torch.Tensor:
         """The key projection [64, h, w] at stride 16 of the resized, padded frame: what
@@ -102,7 +106,7 @@ class STCNMethod(Method):
         return (height, width)
 
     def _prepare(self, frame: np.ndarray) -> tuple[torch.Tensor, Box]:
-        image = resize(normalise(to_tensor(frame, self.device)), self._net_size(*frame.shape[:2]), "bicubic")
+        image = resize(normalise(to_tensor(frame, self.device)), self._net_size(*frame.shape[:2]), self.resize_mode)
         return pad_to_multiple(image, 16, value=0.0)
 
     def _add_given(self, probs: torch.Tensor | None, new_mask: np.ndarray, new: list[int]) -> torch.Tensor:

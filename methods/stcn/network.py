@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from methods.checkpoint import load_checkpoint, load_state
-from methods.stm_parts import Decoder, FrameFeatures, KeyEncoder, KeyProjection, ValueEncoder, widen_value_conv1
+from methods.stm_parts import Decoder, FrameFeatures, KeyEncoder, KeyProjection, ValueEncoder, other_objects, widen_value_conv1
 
 KEY_DIM = 64
 VALUE_DIM = 512
@@ -36,12 +36,7 @@ class STCN(nn.Module):
 
     def encode_value(self, image: torch.Tensor, f16: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         """Soft masks [K, H, W] of the frame -> values [K, 512, h, w]."""
-        k = masks.shape[0]
-        # others_k = sum of the other objects' masks, summed as the official code does
-        # (a 0/1 matrix product, exact for two objects), zeros for one object
-        exclude = 1 - torch.eye(k, dtype=masks.dtype, device=masks.device)
-        others = torch.einsum("kj,jhw->khw", exclude, masks)
-        return self.value_encoder(image, f16, masks, others)
+        return self.value_encoder(image, f16, masks, other_objects(masks))
 
     def segment(self, readout: torch.Tensor, features: FrameFeatures, out_size: tuple[int, int]) -> torch.Tensor:
         """Memory readout [K, 512, h, w] -> object probabilities [K, *out_size] (sigmoid)."""

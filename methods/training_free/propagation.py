@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from methods.base import MemoryReport, Method
+from methods.base import MemoryReport, Method, tier_fields
 from methods.frames import check_grid, to_tensor
 from methods.memory.base import MemoryPolicy
 from methods.objects import ObjectSlots
@@ -102,4 +102,5 @@ class LabelPropagation(Method):
             self.slots.per_object(policy.stored_features()),
             policy.nbytes(),
             self.slots.per_object(policy.matched_features()),
+            **tier_fields(policy, len(self.slots.active), self.slots.frames - 1),
         )

@@ -7,6 +7,9 @@ whole step on the device clock: CUDA events on a GPU, the monotonic clock on the
 Memory columns are bytes or feature-vector counts. A value that was not measured is
 null (with telemetry off; GPU fields without a GPU or NVML), never a made-up number;
 ``J`` and ``F`` (mean over the frame's scored objects) are NaN on unscored frames.
+A memory with tiers (XMem's) fills ``working_features``, ``long_term_features`` and
+``sensory_features`` (summed over objects; null for other memories) and names the
+step's consolidations and removals in ``memory_events`` (null when none).
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ import pandas as pd
 from methods.base import STAGES
 from vosbench.data.video import Video
 from vosbench.telemetry import FrameMeasure
+
+TIERS = ("working", "long_term", "sensory")
+"""Memory tiers with a column of stored features (null for a memory without them)."""
 
 COLUMNS: dict[str, str] = {
     "method": "str",
@@ -42,6 +48,8 @@ COLUMNS: dict[str, str] = {
     "torch_allocated_bytes": "Int64",
     "torch_reserved_bytes": "Int64",
     "torch_peak_bytes": "Int64",
+    **{f"{tier}_features": "Int64" for tier in TIERS},
+    "memory_events": "str",
     "J": "float64",
     "F": "float64",
 }
@@ -77,6 +85,8 @@ def frame_row(label: str, video: Video, index: int, measure: FrameMeasure, write
         "torch_allocated_bytes": measure.torch_allocated_bytes,
         "torch_reserved_bytes": measure.torch_reserved_bytes,
         "torch_peak_bytes": measure.torch_peak_bytes,
+        **{f"{tier}_features": (measure.tiers or {}).get(tier) for tier in TIERS},
+        "memory_events": "; ".join(measure.events) or None,
         "J": np.nan,
         "F": np.nan,
     }

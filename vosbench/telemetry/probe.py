@@ -40,6 +40,8 @@ class FrameMeasure:
     torch_allocated_bytes: int | None = None
     torch_reserved_bytes: int | None = None
     torch_peak_bytes: int | None = None
+    tiers: dict[str, int] | None = None  # feature vectors per memory tier (MemoryReport.tiers)
+    events: tuple[str, ...] = ()  # memory events of the step
 
 
 class _LoadTimer:
@@ -132,6 +134,8 @@ class Probe(_LoadTimer):
             stored=tuple(report.per_object),
             matched=tuple(report.matched) if report.matched is not None else tuple(report.per_object),
             memory_bytes=int(report.nbytes),
+            tiers=report.tiers,
+            events=tuple(report.events),
             rss_bytes=rss_bytes(),
             gpu_used_bytes=used,
             gpu_process_bytes=self.nvml.process_bytes(),
