@@ -6,7 +6,7 @@ non-given frame evicted) over every frame; STCN uncapped and SwiftNet over the f
 ``--growing-frames``. Those two memories grow without bound (STCN's bank by a frame
 every 5th frame, SwiftNet's pixel-adaptive memory by the positions each update
 appends), and so does their read: the point is to show the growth, not to wait for it
-(training-free SwiftNet at 240x432 had slowed to 0.7 s/frame by frame 2200). Training-free by default: the memory
+(training-free SwiftNet at 240x432 had slowed to 0.7 s/frame by frame 2200). Training-free by default, with the colour/position features (no backbone to wait for): the memory
 policies are what grow or not, and they are the same with weights; ``--synthetic-weights``
 uses the networks with the synthetic official-layout weights instead (much slower).
 
@@ -50,7 +50,8 @@ FLAT_LATENCY, FLAT_MEMORY = 0.15, 0.10
 def plan(cap: int, synthetic_weights: bool, scratch: Path) -> tuple[list[str], list[str], list[str]]:
     """Labels (of the bounded memories, then of the growing ones), settings and checkpoints."""
     labels = ["swem", f"stcn@cap{cap}", "swiftnet", "stcn@uncapped"]
-    settings = ["swem:input_size=none", f"stcn@cap{cap}:max_frames={cap}"]
+    # the colour/position features: the memories grow alike with any features, these cost no backbone
+    settings = ["swem:input_size=none", f"stcn@cap{cap}:max_frames={cap}", *(f"{label}:features=colour" for label in labels)]
     checkpoints = []
     if synthetic_weights:
         from conformance import write_checkpoint

@@ -73,22 +73,23 @@ def drive(method, policy_attribute: str) -> tuple[Recording, list[np.ndarray]]:
     return recording, shots
 
 
+@pytest.mark.parametrize(("features", "channels"), [("pretrained", 152), ("colour", 128)])
 @pytest.mark.parametrize(("name", "attribute", "stride"), [("stcn", "memory_policy", 16), ("swem", "memory_policy", 8)])
-def test_training_free_keys_are_the_stored_keys(name, attribute, stride):
+def test_training_free_keys_are_the_stored_keys(name, attribute, stride, features, channels):
     spec = registry.get(name)
-    method = spec.factory(spec.resolve({}))
+    method = spec.factory(spec.resolve({"features": features}))
     recording, shots = drive(method, attribute)
     assert recording.written, "the method wrote nothing"
     for index, keys in recording.written.items():
-        features = method.key_features(shots[index])
-        assert features.dtype == torch.float32 and features.device.type == "cpu"
-        assert features.shape == (128, -(-HEIGHT // stride), -(-WIDTH // stride))
-        assert torch.equal(features.flatten(1), keys[0])
+        found = method.key_features(shots[index])
+        assert found.dtype == torch.float32 and found.device.type == "cpu"
+        assert found.shape == (channels, -(-HEIGHT // stride), -(-WIDTH // stride))
+        assert torch.equal(found.flatten(1), keys[0])
 
 
 def test_the_grid_follows_tf_stride():
     spec = registry.get("swiftnet")
-    method = spec.factory(spec.resolve({"tf_stride": 4, "tf_rff": 0}))
+    method = spec.factory(spec.resolve({"tf_stride": 4, "tf_rff": 0, "features": "colour"}))
     assert method.key_features(frames(1)[0]).shape == (6, HEIGHT // 4, WIDTH // 4)
 
 

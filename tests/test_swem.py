@@ -243,7 +243,7 @@ def test_registry_and_settings(checkpoint):
     spec = registry.get("swem")
     assert spec.defaults() == {
         "num_bases": 128, "em_iters": 4, "tau": 0.05, "top_l": 64, "adaptive": True, "seed": 0, "input_size": "480x864", "fast_conv": True,
-        "tf_stride": 8, "tf_xy": 0.25, "tf_rff": 128, "tf_sigma": 0.1, "tf_gain": 32.0, "tf_guide": 0.05, "tf_const": 0.3,
+        "features": "pretrained", "tf_scales": "8+16", "tf_colour": 0.0, "tf_stride": 8, "tf_xy": 0.25, "tf_rff": 128, "tf_sigma": 0.1, "tf_gain": 32.0, "tf_guide": 0.05, "tf_const": 0.3,
     }
     config = spec.resolve({"input_size": "none", "num_bases": "96", "adaptive": "false"})
     method = spec.factory(config, checkpoint)

