@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -115,11 +116,17 @@ def test_davis2017_reads_a_0_255_sequence_as_object_1(tmp_path: Path) -> None:
     assert np.array_equal(video.given_mask(0), objects_mask([1]))
 
 
-def test_davis2016_kind_merges_palette_objects(tmp_path: Path) -> None:
+def test_davis2016_kind_refuses_several_object_ids(tmp_path: Path) -> None:
+    """DAVIS 2016 holds one object (0/255); merging ids 1 and 3 would make the run score one
+    object where ``vosbench eval`` scores two, so such a mask is refused, naming the file."""
     make_davis2017(tmp_path, {"multi": (2, [1, 3])})
     split = tmp_path / "ImageSets" / "2016" / "val.txt"
     split.parent.mkdir(parents=True)
     split.write_text("multi\n")
+    first = tmp_path / "Annotations" / "480p" / "multi" / "00000.png"
+    with pytest.raises(VosbenchError, match=re.escape(f"{first}: holds values [1, 3]") + ".*-d davis2017"):
+        open_dataset("davis2016", tmp_path).video("multi").info
+    write_mask(first, (objects_mask([1, 3]) > 0).astype(np.uint8))  # 0/1: one object
     video = open_dataset("davis2016", tmp_path).video("multi")
     assert video.info.objects.ids == (1,)
     assert np.array_equal(video.given_mask(0), (objects_mask([1, 3]) > 0).astype(np.uint8))

@@ -223,7 +223,7 @@ def test_a_report_with_parts_missing_says_what_is_absent(bare, tmp_path):
         "GPU memory: not measured (the run is on cpu, not a GPU)",
         "Speed against accuracy: not drawn",
         "J over time: not drawn",
-        "Qualitative strips of davis2017-val (run): not drawn, the run's dataset folder",
+        "Qualitative strips of synthetic videos (davis2017-val layout) (run): not drawn, the run's dataset folder",
     ]
     for start in expected:
         assert any(line.startswith(start) for line in absent), (start, absent)

@@ -264,7 +264,7 @@ def test_a_folder_that_is_not_a_run_is_left_alone(tmp_path):
     (tmp_path / "busy" / "notes.txt").write_text("mine")
     with pytest.raises(VosbenchError, match="not a run directory"):
         run(RunConfig(choose_methods(["stcn"])), data, tmp_path / "busy")
-    assert sorted(p.name for p in (tmp_path / "busy").iterdir()) == [".lock", "notes.txt"]
+    assert sorted(p.name for p in (tmp_path / "busy").iterdir()) == ["notes.txt"]  # not even a lock file
 
 
 def test_telemetry_off_and_no_eval_keep_only_host_times(tmp_path):
