@@ -497,7 +497,7 @@ def redundancy_command(
         max_frames, save_features,
     )
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=stderr, transient=True) as progress:
+    with Progress(*columns, console=stderr, transient=True, disable=not stderr.is_terminal) as progress:
         task = progress.add_task(features, total=None)
 
         def advance(sequence: str, index: int, count: int) -> None:

@@ -47,9 +47,8 @@ def vosbench(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
 
 def refused(result: tuple[int, str, str], *words: str) -> None:
     code, _, err = result
-    lines = err.strip().splitlines()
     assert code == 2, err
-    assert len(lines) == 1 and lines[0].startswith("vosbench: error: "), err
+    assert err.startswith("vosbench: error: ") and err.count("\n") == 1, err  # one line, not even a blank one
     for word in words:
         assert word in err, err
 

@@ -73,8 +73,11 @@ def small_video(size: tuple[int, int], frames: int = 5) -> tuple[list[np.ndarray
 CASES = [
     ("blackswan-1obj", "expected_native.npz", True),
     ("car-shadow-2obj", "expected_native.npz", True),
-    ("blackswan-1obj", "expected.npz", True),
-    ("car-shadow-2obj", "expected.npz", True),  # the longest: about 75 s here (10 frames at 480x864, 2 objects)
+    # The evaluator's 480x864 pipeline: the same arithmetic as the native cases on 4x the
+    # pixels, the longest cases (75 s natively, minutes on the baseline kernels), so the
+    # lowered-ISA pass (`-m conformance`) leaves them to the native pass.
+    pytest.param("blackswan-1obj", "expected.npz", True, marks=pytest.mark.native_only),
+    pytest.param("car-shadow-2obj", "expected.npz", True, marks=pytest.mark.native_only),
     # oneDNN's direct convolutions, the official code's arithmetic (fast_conv=false)
     ("blackswan-1obj", "expected_native.npz", False),
     ("car-shadow-2obj", "expected_native.npz", False),

@@ -168,6 +168,7 @@ def _progress(total: int, enabled: bool) -> Iterator[Callable[[], None]]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(), TextColumn("sequences"), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    console = Console(stderr=True)
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task("eval", total=total)
         yield lambda: bar.advance(task)

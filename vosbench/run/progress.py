@@ -38,7 +38,8 @@ class RichProgress(RunProgress):
             TextColumn("{task.fields[fps]}"),
             TimeElapsedColumn(),
         )
-        self._bars = Progress(*columns, console=console, transient=True)
+        # off when stderr is no terminal: a transient bar there still ends in a blank line
+        self._bars = Progress(*columns, console=console, transient=True, disable=not console.is_terminal)
         self._run = self._bars.add_task("run", total=None, fps="")
         self._frames = self._bars.add_task("", total=None, fps="", visible=False)
         self._recent: deque[float] = deque(maxlen=10)

@@ -85,6 +85,8 @@ def run(
     identity = config.identity({"name": dataset.name, "layout": dataset.prediction_layout, "sequences": selection})
     for choice in config.methods:
         choice.build("cpu", config.dtype)
+    for name in sequences:  # each video's folders and given masks (a second of work on DAVIS)
+        dataset.video(name).info
     report = RunReport(out)
     before = store.entries(out)
     with store.locked(out), store.undone_if_failed(out, before):
