@@ -135,7 +135,10 @@ def test_late_objects_read_zero_values_before_they_were_given():
     out = memory.read(query["keys"][0], query["selection"]).values
     assert out.shape == (2, CV, N) and memory.stored_features() == [2 * N, 2 * N]
     assert torch.all(memory._values[1, :N] == 0)
-    assert memory.nbytes() == 4 * (2 * N * C + 2 * N + 2 * N * C + 2 * 2 * N * CV)  # keys, shrinkage, selection, values
+    keys, foreground = memory.foreground_entries()
+    assert keys.shape == (C, 2 * N) and torch.all(foreground[1, :N] == 0)  # nor any foreground there
+    # keys, shrinkage, selection, values, foreground shares
+    assert memory.nbytes() == 4 * (2 * N * C + 2 * N + 2 * N * C + 2 * 2 * N * CV + 2 * 2 * N)
 
 
 @pytest.mark.parametrize(

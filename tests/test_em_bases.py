@@ -13,6 +13,7 @@ from methods.memory.em_bases import (
     EMBases,
     compress,
     draw_keys,
+    entry_feature,
     key_grid_masks,
     match,
     memorisation_weights,
@@ -239,6 +240,39 @@ def test_full_top_l_feature_ends_at_the_background_share_of_the_readout():
     readout, feature = match(torch.randn(1, 8, 30, generator=g), keys, values, tau=0.2, top_l=6)
     torch.testing.assert_close(readout.sum(1), torch.ones(1, 30))  # shares sum to 1
     torch.testing.assert_close(feature[:, 5], readout[:, 0], rtol=1e-5, atol=1e-6)
+
+
+def test_entry_feature_over_labelled_entries_is_the_bases_feature():
+    # entries labelled 0/1 are SWEM's two groups: the same feature, whatever their order
+    g = torch.Generator().manual_seed(13)
+    query = torch.randn(8, 40, generator=g)
+    keys = torch.randn(2, 8, 10, generator=g)  # background, foreground bases
+    _, expected = match(query[None], keys[None], torch.zeros(1, 2, 1, 10), tau=0.1, top_l=4)
+    order = torch.randperm(20, generator=g)
+    entries = torch.cat((keys[0], keys[1]), dim=1)[:, order]
+    foreground = torch.cat((torch.zeros(10), torch.ones(10)))[order]
+    feature = entry_feature(query, entries, torch.stack((foreground, 1 - foreground)), tau=0.1, top_l=4, block=7)
+    torch.testing.assert_close(feature[0], expected[0], rtol=1e-5, atol=1e-6)
+    # a second object with the groups the other way round
+    _, other = match(query[None], keys.flip(0)[None], torch.zeros(1, 2, 1, 10), tau=0.1, top_l=4)
+    torch.testing.assert_close(feature[1], other[0], rtol=1e-5, atol=1e-6)
+
+
+def test_entry_feature_with_soft_shares_and_fewer_entries_than_top_l():
+    g = torch.Generator().manual_seed(14)
+    query, entries = torch.randn(8, 12, generator=g), torch.randn(8, 3, generator=g)
+    share = torch.tensor([[0.25, 1.0, 0.0]])
+    feature = entry_feature(query, entries, share, tau=0.2, top_l=5)
+    assert feature.shape == (1, 10, 12)
+    q = query.double() / (query.double().norm(dim=0) + 1e-6)
+    k = entries.double() / (entries.double().norm(dim=0) + 1e-6)
+    energy = torch.exp((k.T @ q - (k.T @ q).amax(dim=0)) / 0.2)  # 3, N
+    fg, bg = (share.double().T * energy), ((1 - share.double()).T * energy)
+    best = [group.sort(dim=0, descending=True).values.cumsum(dim=0) for group in (bg, fg)]
+    ratio = best[0] / (best[0] + best[1])  # 3, N; beyond three entries the sums stay
+    expected = torch.cat((ratio, ratio[-1:].expand(2, -1)))
+    torch.testing.assert_close(feature[0, :5].double(), expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(feature[0, 5:], 1 - feature[0, :5])
 
 
 def test_two_banks_sizes_and_readout_shapes():

@@ -222,6 +222,34 @@ def test_stcn_network_with_xmem_memory(tmp_path):
         build_stcn(registry.get("stcn").resolve({"memory": "xmem", "max_frames": 3}))
 
 
+def test_swem_network_with_xmem_memory(tmp_path):
+    from methods.memory.em_bases import entry_feature
+    from methods.swem import build as build_swem
+
+    frames, mask = small_video((64, 96), frames=6)
+    settings = {"memory": "xmem", "mem_every": 1, "max_mid_term_frames": 3, "min_mid_term_frames": 2,
+                "num_prototypes": 8, "input_size": None}
+    method = build_swem(registry.get("swem").resolve(settings), str(write_checkpoint("swem", tmp_path / "swem.pth")))
+    method.start(VideoInfo("t", 6, 64, 96, ObjectIds((1, 2)), {1: 0, 2: 0}))
+    reports = []
+    for t, frame in enumerate(frames):
+        probs = method.step(frame, mask if t == 0 else None, t == 5)
+        assert torch.isfinite(probs).all() and probs.shape == (3, 64, 96)
+        reports.append(method.memory())
+    # 4x6 grid, tiers summed over the 2 objects: the same schedule as any network's
+    assert [r.tiers["long_term"] for r in reports] == [0, 0, 16, 32, 48, 48]
+    assert [r.tiers["working"] for r in reports] == [48, 96, 96, 96, 96, 96]
+    # prototypes carry re-estimated foreground shares; stored frames their hard masks
+    keys, foreground = method.bank.foreground_entries()
+    assert keys.shape == (128, 72) and foreground.shape == (2, 72)
+    stored = foreground[:, 24:]
+    assert torch.all((stored == 0) | (stored == 1)) and stored.sum() > 0
+    assert torch.all((foreground >= 0) & (foreground <= 1 + 1e-5))
+    assert entry_feature(torch.randn(128, 24), keys, foreground, top_l=64).shape == (2, 128, 24)
+    with pytest.raises(VosbenchError, match="cannot exceed num_bases"):
+        build_swem(registry.get("swem").resolve({"num_bases": 8}))  # the EM bases' own check still holds
+
+
 def test_training_free_run_records_tiers_and_events(tmp_path):
     from vosbench.data import open_dataset
     from vosbench.run import MethodChoice, RunConfig, load_run, run as run_dataset

@@ -102,6 +102,13 @@ class MemoryPolicy(ABC):
     def finish(self) -> None:
         """No frame follows in this video: settle anything held back. Default: nothing."""
 
+    def foreground_entries(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Stored keys [Ck, M] and how much each entry belongs to each object [K, M]
+        (0/1 for stored positions, re-estimated for prototypes), for networks whose read
+        compares an object's foreground and background entries (SWEM's top-L feature)
+        over a memory that does not group them itself. Default: None (not kept)."""
+        return None
+
     @abstractmethod
     def nbytes(self) -> int:
         """Bytes of keys and values held."""
@@ -113,3 +120,11 @@ class MemoryPolicy(ABC):
         Their memory starts empty (or, for a shared-key bank, with zero values at the
         stored positions) until a frame showing them is written.
         """
+
+
+def argmax_masks(soft: torch.Tensor) -> torch.Tensor:
+    """Hard 0/1 masks [K, N] from soft ones [K, N]: argmax over background (1 - sum) and the objects."""
+    prob = torch.cat((1 - soft.sum(dim=0, keepdim=True), soft))
+    labels = prob.argmax(dim=0)
+    objects = torch.arange(1, prob.shape[0], device=soft.device).unsqueeze(1)
+    return (labels.unsqueeze(0) == objects).to(soft.dtype)

@@ -20,6 +20,9 @@ and one to its age (``life``); usage = use / life.
   shrinkage re-estimated by a softmax read over all candidates (no top-k) with the
   prototypes as queries. The candidates leave working memory; the prototypes join
   long-term memory.
+- Each entry also keeps its share of each object (the written hard mask; for a
+  prototype, re-estimated with its values), so that networks comparing an object's
+  foreground and background entries (SWEM's top-L feature) can read this memory.
 - Read: long-term then working entries, top-k softmax of the (anisotropic) L2
   similarity. Long-term usage is counted only with ``count_usage``; without it, removal
   drops the oldest long-term entries instead.
@@ -36,7 +39,7 @@ from dataclasses import dataclass
 
 import torch
 
-from methods.memory.base import MemoryPolicy, Readout
+from methods.memory.base import MemoryPolicy, Readout, argmax_masks
 from methods.memory.similarity import read_values
 from vosbench.errors import VosbenchError
 from vosbench.registry import Param
@@ -110,6 +113,7 @@ class WorkingLongTermMemory(MemoryPolicy):
         self._shrinkage: torch.Tensor | None = None  # [M], or None when the network gives none
         self._selection: torch.Tensor | None = None  # [Ck, working], or None
         self._values: torch.Tensor | None = None  # [K, M, Cv], position-major
+        self._foreground: torch.Tensor | None = None  # [K, M] float32: each entry's share of each object
         self._use: torch.Tensor | None = None  # [M] float32
         self._life: torch.Tensor | None = None  # [M] float32
         self._events: list[MemoryEvent] = []
@@ -119,6 +123,7 @@ class WorkingLongTermMemory(MemoryPolicy):
             return
         if self._values is not None:
             self._values = torch.cat([self._values, self._values.new_zeros((num_new, *self._values.shape[1:]))])
+            self._foreground = torch.cat([self._foreground, self._foreground.new_zeros((num_new, self.size()))])
         self._num_objects += num_new
         self._pending += num_new
 
@@ -132,11 +137,18 @@ class WorkingLongTermMemory(MemoryPolicy):
         return [self.size()] * self._num_objects
 
     def nbytes(self) -> int:
-        held = [self._keys, self._shrinkage, self._selection, self._values]
+        held = [self._keys, self._shrinkage, self._selection, self._values, self._foreground]
         return sum(t.numel() * t.element_size() for t in held if t is not None)
 
     def events(self) -> list[MemoryEvent]:
         return list(self._events)
+
+    def foreground_entries(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        return None if self._keys is None else (self._keys, self._foreground)
+
+    def long_term_keys(self) -> torch.Tensor | None:
+        """Keys of the long-term entries (prototypes) [Ck, L]."""
+        return None if self._keys is None else self._keys[:, : self._long]
 
     def usage(self) -> torch.Tensor:
         """use / life of every entry, long-term first [M] (float32)."""
@@ -158,16 +170,18 @@ class WorkingLongTermMemory(MemoryPolicy):
         shrinkage: torch.Tensor | None = None,
         selection: torch.Tensor | None = None,
     ) -> None:
-        # masks are not needed: whole frames are stored
         key = keys[0] if keys.dim() == 3 else keys
         if values.shape[0] != self._num_objects:
             raise ValueError(f"values for {values.shape[0]} objects, the memory holds {self._num_objects}")
         n = key.shape[-1]
+        # whole frames are stored; the hard masks only label entries (foreground_entries)
+        hard = argmax_masks(masks) if hard_masks is None else hard_masks
         fresh = {
             "_keys": key,
             "_shrinkage": None if shrinkage is None else shrinkage.reshape(n),
             "_selection": selection,
             "_values": values.transpose(1, 2),
+            "_foreground": hard.to(torch.float32),
             "_use": key.new_zeros(n, dtype=torch.float32),
             "_life": key.new_full((n,), NEW_LIFE, dtype=torch.float32),
         }
@@ -183,7 +197,7 @@ class WorkingLongTermMemory(MemoryPolicy):
                 if (held is None) != (tensor is None):
                     raise ValueError(f"write {name[1:]} with every frame of a video or with none")
                 if held is not None:
-                    setattr(self, name, torch.cat([held, tensor], dim=-1 if name != "_values" else 1))
+                    setattr(self, name, torch.cat([held, tensor], dim=1 if name == "_values" else -1))
         self._pending = 0
         self._last_write = index
         if self.long_term and self.size() - self._long >= self.max_mid_term_frames * n:
@@ -203,7 +217,7 @@ class WorkingLongTermMemory(MemoryPolicy):
         else:
             survivors = torch.arange(excess, before, device=self._keys.device)
         kept = torch.cat([survivors, torch.arange(before, self.size(), device=self._keys.device)])
-        self._keys, self._values = self._keys[:, kept], self._values[:, kept]
+        self._keys, self._values, self._foreground = self._keys[:, kept], self._values[:, kept], self._foreground[:, kept]
         self._use, self._life = self._use[kept], self._life[kept]
         if self._shrinkage is not None:
             self._shrinkage = self._shrinkage[kept]
@@ -218,16 +232,19 @@ class WorkingLongTermMemory(MemoryPolicy):
         chosen = self.usage()[start:end].topk(count, sorted=True).indices  # most used first
         keys = self._keys[:, start:end]
         shrinkage = None if self._shrinkage is None else self._shrinkage[start:end]
-        values = self._values[:, start:end]
-        if shrinkage is not None:  # re-estimate shrinkage with the values, as one more channel
+        channels = self._values.shape[2]
+        # foreground shares (and shrinkage) are re-estimated with the values, as more channels
+        values = torch.cat([self._values[:, start:end], self._foreground[:, start:end, None].to(self._values.dtype)], dim=2)
+        if shrinkage is not None:
             values = torch.cat([values, shrinkage[None, :, None].expand(values.shape[0], -1, 1).to(values.dtype)], dim=2)
         selection = None if self._selection is None else self._selection[:, start - long : end - long]
         read = read_values(
             keys, values, keys[:, chosen], "l2", None, shrinkage, None if selection is None else selection[:, chosen]
-        ).to(self._values.dtype)  # [K, Cv (+1), P]
+        ).to(self._values.dtype)  # [K, Cv + 1 (+1), P]
         prototypes = {
             "_keys": keys[:, chosen],
-            "_values": read[:, : self._values.shape[2]].transpose(1, 2),
+            "_values": read[:, :channels].transpose(1, 2),
+            "_foreground": read[:, channels].float(),
             "_use": self._use.new_zeros(count),
             "_life": self._life.new_full((count,), NEW_LIFE),
         }
@@ -236,7 +253,7 @@ class WorkingLongTermMemory(MemoryPolicy):
         total = self.size()
         for name, tensor in prototypes.items():
             held = getattr(self, name)
-            dim = 1 if name in ("_keys", "_values") else 0
+            dim = 1 if name in ("_keys", "_values", "_foreground") else 0
             parts = [held.narrow(dim, 0, long), tensor, held.narrow(dim, long, n), held.narrow(dim, end, total - end)]
             setattr(self, name, torch.cat(parts, dim=dim))
         if self._selection is not None:

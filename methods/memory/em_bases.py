@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from methods.memory.base import MemoryPolicy, Readout
+from methods.memory.base import MemoryPolicy, Readout, argmax_masks
 from vosbench.errors import VosbenchError
 
 EPS = 1e-6  # added to norms before dividing, and the mass of a fresh base
@@ -195,6 +195,35 @@ def match(
     return readout, torch.cat((ratio, 1 - ratio), dim=1)
 
 
+def entry_feature(
+    query: torch.Tensor, keys: torch.Tensor, foreground: torch.Tensor, tau: float = 0.05, top_l: int = 64, block: int = 512
+) -> torch.Tensor:
+    """SWEM's permutation-invariant feature [K, 2 top_l, N] over any memory's entries.
+
+    query: raw keys [Ck, N]; keys: stored keys [Ck, M]; foreground: [K, M], how much
+    each entry belongs to each object. An entry's exponential counts to an object's
+    foreground group with that share and to its background group with the rest, so
+    0/1 entries fall into one group as SWEM's bases do. Where a group has fewer than
+    ``top_l`` entries the sums stop growing, as they would with zeros. Computed
+    ``block`` query positions at a time (the exponentials are [M, block]).
+    """
+    memory = unit(keys.float(), dim=0).T  # M, Ck
+    foreground = foreground.float()
+    l = min(top_l, memory.shape[0])
+    parts = []
+    for start in range(0, query.shape[1], block):
+        q = unit(query[:, start : start + block].float(), dim=0)
+        affinity = memory @ q  # M, n
+        energy = torch.exp((affinity - affinity.amax(dim=0, keepdim=True)) / tau)
+        groups = torch.stack((1 - foreground, foreground), dim=1).unsqueeze(-1) * energy  # K, 2, M, n
+        best = torch.topk(groups, k=l, dim=2).values.cumsum(dim=2)
+        if l < top_l:  # fewer entries than top_l: the sums stay where they are
+            best = torch.cat((best, best[:, :, -1:].expand(-1, -1, top_l - l, -1)), dim=2)
+        parts.append(best[:, 0] / (best[:, 0] + best[:, 1]))
+    ratio = torch.cat(parts, dim=-1)
+    return torch.cat((ratio, 1 - ratio), dim=1)
+
+
 def compress(
     features: torch.Tensor,
     num_bases: int,
@@ -334,7 +363,7 @@ class EMBases(MemoryPolicy):
                 f"{tuple(keys.shape)}, {tuple(values.shape)}, {tuple(masks.shape)}"
             )
         if hard_masks is None:
-            hard_masks = _argmax_masks(masks)
+            hard_masks = argmax_masks(masks)
         with torch.autocast(keys.device.type, enabled=False):
             keys, values, soft, hard = (t.float() for t in (keys, values, masks, hard_masks))
             start = self.update if self.update is not None else self.first
@@ -392,11 +421,3 @@ class EMBases(MemoryPolicy):
             readout = torch.cat((readout, readout.new_zeros(missing, *readout.shape[1:])))
             feature = torch.cat((feature, feature.new_zeros(missing, *feature.shape[1:])))
         return Readout(values=readout, extras={"pi_feature": feature})
-
-
-def _argmax_masks(soft: torch.Tensor) -> torch.Tensor:
-    # Hard masks from soft ones: argmax over background (1 - sum) and the objects.
-    prob = torch.cat((1 - soft.sum(dim=0, keepdim=True), soft))
-    labels = prob.argmax(dim=0)
-    objects = torch.arange(1, prob.shape[0], device=soft.device).unsqueeze(1)
-    return (labels.unsqueeze(0) == objects).to(soft.dtype)

@@ -3,7 +3,9 @@ Sequential Weighted Expectation-Maximization", CVPR 2022).
 
 Registered as ``swem``. Give the official SWEM checkpoint (a flat state dict). Defaults
 reproduce the release's DAVIS evaluation: frames stretched to 480x864, 128 bases per
-group, 4 EM iterations, tau 0.05, top-64 feature, adaptive weights.
+group, 4 EM iterations, tau 0.05, top-64 feature, adaptive weights. With
+``memory=xmem`` the network reads XMem's working/long-term memory instead, its top-L
+feature taken over that memory's foreground and background entries.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import torch
 from methods.base import Method
 from methods.fast_inference import FAST_CONV, fast_conv_setting
 from methods.frames import parse_size
+from methods.memory.consolidation import MEMORY_PARAMS, working_long_term_memory
 from methods.memory.em_bases import EMBases
 from vosbench.errors import VosbenchError
 from methods.training_free import training_free, training_free_params
@@ -25,6 +28,8 @@ PARAMS = (
     Param("top_l", 64, "bases per group in the permutation-invariant feature (the official weights need 64)"),
     Param("adaptive", True, "reweight pixels the bases explain badly (the W-step) between EM iterations"),
     Param("seed", 0, "seed of the random initial bases, drawn anew for every video"),
+    Param("memory", "em_bases", "memory policy: SWEM's EM bases, or XMem's working/long-term memory (its parameters below)", choices=("em_bases", "xmem")),
+    *MEMORY_PARAMS,
     Param("input_size", "480x864", "resize frames to HxW (bicubic) before the network, as the release's DAVIS evaluator; none: as they are"),
     FAST_CONV,
     *training_free_params(stride=8),
@@ -59,16 +64,21 @@ def build(config: dict, checkpoint: str | None = None, device: str = "cpu", dtyp
         raise VosbenchError(f"swem: parameter adaptive must be true or false, got {adaptive!r}")
     num_bases = _integer(config, "num_bases", 1)
     top_l = _integer(config, "top_l", 1)
-    if top_l > num_bases:
-        raise VosbenchError(f"swem: top_l ({top_l}) cannot exceed num_bases ({num_bases}): the feature ranks a bank's bases")
-    memory = EMBases(
-        num_bases=num_bases,
-        em_iters=_integer(config, "em_iters", 1),
-        tau=float(tau),
-        top_l=top_l,
-        adaptive=adaptive,
-        seed=_integer(config, "seed", 0),
-    )
+    if config["memory"] == "xmem":
+        memory = working_long_term_memory(config, "swem")
+    elif config["memory"] == "em_bases":
+        if top_l > num_bases:
+            raise VosbenchError(f"swem: top_l ({top_l}) cannot exceed num_bases ({num_bases}): the feature ranks a bank's bases")
+        memory = EMBases(
+            num_bases=num_bases,
+            em_iters=_integer(config, "em_iters", 1),
+            tau=float(tau),
+            top_l=top_l,
+            adaptive=adaptive,
+            seed=_integer(config, "seed", 0),
+        )
+    else:
+        raise VosbenchError(f"swem: parameter memory must be em_bases or xmem, got {config['memory']!r}")
     if checkpoint is None:
         return training_free(config, memory, device, dtype)
     network = load_swem(checkpoint)
@@ -78,5 +88,5 @@ def build(config: dict, checkpoint: str | None = None, device: str = "cpu", dtyp
         raise VosbenchError(f"swem: top_l={top_l} does not fit the network, whose fusion layer takes a top-{fused // 2} feature")
     return SWEMMethod(
         network, memory, device, dtype, input_size=parse_size(config["input_size"], "input_size"),
-        fast_conv=fast_conv_setting(config, "swem"),
+        fast_conv=fast_conv_setting(config, "swem"), tau=float(tau), top_l=top_l,
     )

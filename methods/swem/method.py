@@ -17,11 +17,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from methods.base import MemoryReport, Method
+from methods.base import MemoryReport, Method, tier_fields
 from methods.fast_inference import for_inference
 from methods.frames import check_grid, resize
 from methods.memory.base import MemoryPolicy
-from methods.memory.em_bases import key_grid_masks
+from methods.memory.em_bases import entry_feature, key_grid_masks
 from methods.objects import ObjectSlots
 from methods.stm_parts import FrameFeatures, aggregate
 from methods.swem.network import SWEM, swem_input
@@ -37,13 +37,15 @@ class SWEMMethod(Method):
         device: str | torch.device = "cpu",
         dtype: torch.dtype | None = None,
         input_size: tuple[int, int] | None = None,
-   
         fast_conv: bool = True,
+        tau: float = 0.05,
+        top_l: int = 64,
     ):
         super().__init__(device, dtype)
         self.network = for_inference(network, self.device, fast_conv)
         self.bank = memory
         self.input_size = input_size
+        self.tau, self.top_l = tau, top_l  # the top-L feature's, where the memory does not give it
         self.info: VideoInfo | None = None
         self.slots: ObjectSlots | None = None
 
@@ -76,7 +78,10 @@ class SWEMMethod(Method):
             return self.slots.scatter(probs).cpu()
 
     def memory(self) -> MemoryReport:
-        return MemoryReport(self.slots.per_object(self.bank.stored_features()), self.bank.nbytes())
+        return MemoryReport(
+            self.slots.per_object(self.bank.stored_features()), self.bank.nbytes(),
+            **tier_fields(self.bank, len(self.slots.active), self.slots.frames - 1),
+        )
 
     def key_features(self, frame: np.ndarray) -> torch.Tensor:
         """The raw key [128, h, w] at stride 16 of the network input: what ``step`` fits
@@ -90,15 +95,20 @@ class SWEMMethod(Method):
         k = len(self.slots.active)
         grid = features.key.shape[-2:]
         with self.clock.stage("read"):
-            readout = self.bank.read(features.key.flatten(2)[0])
-            if "pi_feature" not in readout.extras:
-                raise VosbenchError(
-                    f"swem: the memory policy {type(self.bank).__name__} gives no pi_feature; "
-                    "SWEM's decoder needs the top-L feature of the EM-bases memory"
-                )
+            query = features.key.flatten(2)[0]
+            readout = self.bank.read(query)
+            feature = readout.extras.get("pi_feature")
+            if feature is None:
+                entries = self.bank.foreground_entries()
+                if entries is None:
+                    raise VosbenchError(
+                        f"swem: the memory policy {type(self.bank).__name__} gives no top-L feature and keeps no "
+                        "foreground entries to compute it from; use memory=em_bases or memory=xmem"
+                    )
+                feature = entry_feature(query, *entries, self.tau, self.top_l)
         with self.clock.stage("decode"):
             values = readout.values.view(k, -1, *grid)
-            feature = readout.extras["pi_feature"].view(k, -1, *grid)
+            feature = feature.view(k, -1, *grid)
             p = self.network.segment(values, features, feature, self.info.size)
             return aggregate(p.float())
 
