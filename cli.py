@@ -464,7 +464,10 @@ def redundancy_command(
     max_frames: Optional[int] = typer.Option(None, min=1, help="Analyse only the first N frames of each sequence."),
     bases: int = typer.Option(256, help="EM bases per frame; SWEM's matching memory holds half per group."),
     bins: int = typer.Option(100, help="Histogram bins over [-1, 1]; a multiple of 20 (every threshold on an edge)."),
-    bank_every: int = typer.Option(5, help="The periodic bank stores every n-th frame (STCN's mem_every)."),
+    bank_every: int = typer.Option(5, help="The periodic bank stores every n-th frame (STCN's mem_every); XMem's memory too."),
+    max_mid_term_frames: int = typer.Option(10, help="XMem's long-term memory: working frames that trigger a consolidation."),
+    min_mid_term_frames: int = typer.Option(5, help="XMem's long-term memory: newest frames a consolidation leaves."),
+    num_prototypes: int = typer.Option(128, help="XMem's long-term memory: prototypes per consolidation."),
     th_f: float = typer.Option(0.1, help="SwiftNet variation: colour change threshold (mean over RGB, 0..1)."),
     th_m: float = typer.Option(0.5, help="SwiftNet variation: mask change threshold."),
     p_th: float = typer.Option(0.025, help="SwiftNet variation: the trigger fires above this share of varied positions."),
@@ -475,7 +478,7 @@ def redundancy_command(
 ) -> None:
     """Memory redundancy of a method's key features: SWEM's inter/intra-frame analyses with
     and without EM bases, SWEM's matching similarity, SwiftNet's variation, and the
-    redundancy of a periodic bank over time."""
+    redundancy of a periodic bank and of XMem's long-term prototypes over time."""
     import torch
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
@@ -490,7 +493,10 @@ def redundancy_command(
     registry.get(features)  # an unknown method fails before any dataset is read
     check_output_folder(out)
     interrupt_note(f"the sequences analysed in {out} are kept; rerun the same command to resume")
-    analysis = Settings(bases=bases, bins=bins, bank_every=bank_every, th_f=th_f, th_m=th_m, p_th=p_th, beta=beta)
+    analysis = Settings(
+        bases=bases, bins=bins, bank_every=bank_every, max_mid_term_frames=max_mid_term_frames,
+        min_mid_term_frames=min_mid_term_frames, num_prototypes=num_prototypes, th_f=th_f, th_m=th_m, p_th=p_th, beta=beta,
+    )
     data = _open_data(dataset, root, split, sequences, mask)
     config = RedundancyConfig(
         features, str(checkpoint) if checkpoint else None, registry.parse_settings(settings), device, analysis,

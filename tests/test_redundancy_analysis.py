@@ -138,6 +138,28 @@ def test_bank_redundancy_per_frame_carries_the_latest_state():
     assert table.loc[3, "bank_redundant"] == 2 * N  # frame 3 repeats frame 0 exactly
 
 
+@pytest.mark.parametrize(("second", "redundant"), [("repeated", 4), ("orthogonal", 0)])
+def test_long_term_prototypes_of_a_repeated_frame_are_all_near_duplicates(second, redundant):
+    # every frame written; at frame 2 working memory holds 3 frames and frame 1 alone
+    # (not the first, not the newest) gives the 4 prototypes
+    rng = np.random.default_rng(4)
+    n = c = 48
+    middle = np.tile(rng.standard_normal((1, c)), (n, 1)) if second == "repeated" else np.eye(n, c)
+    features = [rng.standard_normal((n, c)), middle, rng.standard_normal((n, c)), rng.standard_normal((n, c))]
+    settings = Settings(bases=4, bank_every=1, max_mid_term_frames=3, min_mid_term_frames=2, num_prototypes=4)
+    table = analyse([Frame(f.astype(np.float32)) for f in features], 4, 1, settings).frames.set_index("frame")
+    assert list(table["long_term_changed"]) == [False, False, True, False]
+    assert list(table["working_stored"]) == [n, 2 * n, 2 * n, 2 * n]  # the first and the newest frame stay
+    assert list(table["long_term_stored"]) == [0, 0, 4, 4]
+    assert list(table["long_term_redundant"]) == [0, 0, redundant, redundant]
+    assert table.loc[3, "long_term_share"] == redundant / 4
+
+
+def test_long_term_settings_are_checked():
+    with pytest.raises(VosbenchError, match="long-term memory: min_mid_term_frames"):
+        Settings(max_mid_term_frames=3, min_mid_term_frames=3)
+
+
 def test_summary_fractions_are_shares_at_or_above_the_threshold():
     table = pd.DataFrame(
         {

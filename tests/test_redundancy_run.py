@@ -205,5 +205,5 @@ def test_cli_defaults_are_the_analysis_defaults():
 
     options = inspect.signature(cli.redundancy_command).parameters
     defaults = {f.name: f.default for f in dataclasses.fields(Settings)}
-    for name in ("bases", "bins", "bank_every", "th_f", "th_m", "p_th", "beta"):
+    for name in ("bases", "bins", "bank_every", "max_mid_term_frames", "min_mid_term_frames", "num_prototypes", "th_f", "th_m", "p_th", "beta"):
         assert options[name].default.default == defaults[name], name

@@ -13,7 +13,8 @@ Histogram analyses (counts per frame; N positions, K objects, B = ``bases``):
 
 The matching memory holds B/2 bases per group (background, foreground), B per object as
 SWEM's default 2 x 128. Per-frame statistics (one row per frame): SwiftNet's variation
-(``variation.py``) and the periodic bank's redundancy (``bank.py``). The matching and
+(``variation.py``), the periodic bank's redundancy (``bank.py``) and that of XMem's
+long-term memory fed on the bank's schedule (``long_term.py``). The matching and
 variation analyses need every frame's object masks; without them they are skipped.
 """
 
@@ -27,6 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from methods.memory.consolidation import WorkingLongTermMemory
 from methods.memory.em_bases import EMBases
 from methods.memory.periodic import PeriodicBank
 from methods.memory.pixel_adaptive import PixelAdaptiveMemory
@@ -34,6 +36,7 @@ from vosbench.errors import VosbenchError
 from vosbench.redundancy.bank import THRESHOLD, BankRedundancy
 from vosbench.redundancy.em import frame_bases
 from vosbench.redundancy.histogram import CHUNK, Bins, Unit, max_counts, pair_counts
+from vosbench.redundancy.long_term import LongTermRedundancy
 from vosbench.redundancy.matching import SwemMatching
 from vosbench.redundancy.summary import HEADLINES
 from vosbench.redundancy.variation import COLUMNS as VARIATION_COLUMNS
@@ -43,6 +46,7 @@ from vosbench.redundancy.variation import SwiftNetVariation
 ANALYSES = ("inter", "intra", "inter_em", "intra_em", "matching_fixed", "matching_adaptive")
 MASKED = ("matching_fixed", "matching_adaptive")
 BANK_COLUMNS = ("bank_written", "bank_stored", "bank_redundant", "bank_share")
+LONG_TERM_COLUMNS = ("long_term_changed", "working_stored", "long_term_stored", "long_term_redundant", "long_term_share")
 
 
 def _default(policy: type, name: str):
@@ -60,6 +64,11 @@ class Settings:
     tau: float = _default(EMBases, "tau")
     seed: int = _default(EMBases, "seed")
     bank_every: int = _default(PeriodicBank, "every")
+    top_k: int = _default(WorkingLongTermMemory, "top_k")
+    max_mid_term_frames: int = _default(WorkingLongTermMemory, "max_mid_term_frames")
+    min_mid_term_frames: int = _default(WorkingLongTermMemory, "min_mid_term_frames")
+    num_prototypes: int = _default(WorkingLongTermMemory, "num_prototypes")
+    max_long_term_elements: int = _default(WorkingLongTermMemory, "max_long_term_elements")
     th_f: float = _default(PixelAdaptiveMemory, "th_f")
     th_m: float = _default(PixelAdaptiveMemory, "th_m")
     p_th: float = _default(PixelAdaptiveMemory, "p_th")
@@ -79,6 +88,21 @@ class Settings:
         # the memory policies check their own parameters, before anything is written
         EMBases(num_bases=self.bases // 2, em_iters=self.em_iters, tau=self.tau, top_l=1, seed=self.seed)
         PixelAdaptiveMemory(beta=self.beta, trigger="variation", th_f=self.th_f, th_m=self.th_m, p_th=self.p_th)
+        try:
+            self.long_term_memory()
+        except ValueError as error:
+            raise VosbenchError(f"long-term memory: {error}") from None
+
+    def long_term_memory(self) -> WorkingLongTermMemory:
+        """XMem's policy on the periodic bank's schedule."""
+        return WorkingLongTermMemory(
+            every=self.bank_every,
+            top_k=self.top_k,
+            max_mid_term_frames=self.max_mid_term_frames,
+            min_mid_term_frames=self.min_mid_term_frames,
+            num_prototypes=self.num_prototypes,
+            max_long_term_elements=self.max_long_term_elements,
+        )
 
 
 @dataclass
@@ -93,7 +117,7 @@ class Frame:
 @dataclass
 class Result:
     histograms: pd.DataFrame  # frame, analysis, bin_lo, bin_hi, count (bins with a count)
-    frames: pd.DataFrame  # frame, positions, variation columns, bank columns
+    frames: pd.DataFrame  # frame, positions, variation columns, bank and long-term columns
     analyses: list[str] = field(default_factory=list)  # the histogram analyses that ran
 
 
@@ -107,6 +131,8 @@ def analyse(frames: Iterable[Frame], count: int, num_objects: int, settings: Set
     chunk = settings.chunk
     bank = BankRedundancy(bins, settings.bank_every, chunk=chunk)
     bank.start()
+    long_term = LongTermRedundancy(bins, settings.long_term_memory(), chunk=chunk)
+    long_term.start()
     matching = {
         name: SwemMatching(bins, settings.bases // 2, adaptive, settings.em_iters, settings.tau, settings.seed, chunk)
         for name, adaptive in (("matching_fixed", False), ("matching_adaptive", True))
@@ -142,6 +168,8 @@ def analyse(frames: Iterable[Frame], count: int, num_objects: int, settings: Set
             variation.step(index, frame.colour, frame.features, frame.masks[0])
         written = bank.step(index, units, is_last)
         state = bank.state
+        changed = long_term.step(index, frame.features, is_last)
+        kept = long_term.state
         rows.append(
             {
                 "frame": index,
@@ -150,16 +178,21 @@ def analyse(frames: Iterable[Frame], count: int, num_objects: int, settings: Set
                 "bank_stored": state.stored,
                 "bank_redundant": state.redundant,
                 "bank_share": state.share,
+                "long_term_changed": changed,
+                "working_stored": kept.working,
+                "long_term_stored": kept.stored,
+                "long_term_redundant": kept.redundant,
+                "long_term_share": kept.share,
             }
         )
         previous = (units, bases)
-    per_frame = pd.DataFrame(rows, columns=("frame", "positions", *BANK_COLUMNS))
+    per_frame = pd.DataFrame(rows, columns=("frame", "positions", *BANK_COLUMNS, *LONG_TERM_COLUMNS))
     if with_masks:
         per_frame = per_frame.merge(variation.finish(int(per_frame["positions"].iloc[0])), on="frame", how="left")
     else:
         for column, dtype in VARIATION_DTYPES.items():
             per_frame[column] = pd.Series(pd.NA, index=per_frame.index, dtype=dtype)
-    per_frame = per_frame[["frame", "positions", *VARIATION_COLUMNS, *BANK_COLUMNS]]
+    per_frame = per_frame[["frame", "positions", *VARIATION_COLUMNS, *BANK_COLUMNS, *LONG_TERM_COLUMNS]]
     ran = [a for a in ANALYSES if with_masks or a not in MASKED]
     return Result(histogram_table(histograms, bins), per_frame, ran)
 

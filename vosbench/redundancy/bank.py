@@ -63,12 +63,7 @@ class BankRedundancy:
                 block = cosines(units.fast[start : start + step], old.fast)
                 new_best[start : start + step] = block.max(axis=1)
                 np.maximum(self._best, block.max(axis=0), out=self._best)
-        step = rows_per_block(len(units), self.chunk)
-        for start in range(0, len(units), step):
-            block = cosines(units.fast[start : start + step], units.fast)
-            rows = np.arange(block.shape[0])
-            block[rows, start + rows] = -np.inf  # a feature is not its own neighbour
-            np.maximum(new_best[start : start + step], block.max(axis=1), out=new_best[start : start + step])
+        np.maximum(new_best, nearest_other(units, self.chunk), out=new_best)
         if old is None:
             self._bank, self._best = units, new_best
         else:
@@ -78,19 +73,38 @@ class BankRedundancy:
         return True
 
     def _redundant(self) -> int:
-        has_other = np.flatnonzero(np.isfinite(self._best))  # a lone feature has no neighbour
-        if has_other.size == 0:
-            return 0
-        counts = self.bins.counts(self._best[has_other].copy(), self._bank.channels, lambda near: self._exact(has_other[near[0]]))
-        return int(counts[self.edge :].sum())
+        return count_redundant(self._bank, self._best, self.bins, self.edge, self.chunk)
 
-    def _exact(self, rows: np.ndarray) -> np.ndarray:
-        bank = self._bank
-        best = np.empty(len(rows), np.float64)
-        step = rows_per_block(len(bank), self.chunk)
+
+def nearest_other(units: Unit, chunk: int = CHUNK) -> np.ndarray:
+    """float32 cosine of each row's nearest other row (-inf for a lone row)."""
+    best = np.full(len(units), -np.inf, np.float32)
+    step = rows_per_block(len(units), chunk)
+    for start in range(0, len(units), step):
+        block = cosines(units.fast[start : start + step], units.fast)
+        rows = np.arange(block.shape[0])
+        block[rows, start + rows] = -np.inf  # a feature is not its own neighbour
+        best[start : start + step] = block.max(axis=1)
+    return best
+
+
+def count_redundant(units: Unit, best: np.ndarray, bins: Bins, edge: int, chunk: int = CHUNK) -> int:
+    """Rows whose nearest other row (float32 cosines ``best``) clears bin ``edge``, those
+    too close to the edge decided in float64 as the histograms decide a bin."""
+    has_other = np.flatnonzero(np.isfinite(best))  # a lone feature has no neighbour
+    if has_other.size == 0:
+        return 0
+
+    def exact(near: tuple[np.ndarray]) -> np.ndarray:
+        rows = has_other[near[0]]
+        values = np.empty(len(rows), np.float64)
+        step = rows_per_block(len(units), chunk)
         for start in range(0, len(rows), step):
             picked = rows[start : start + step]
-            block = cosines(bank.exact[picked], bank.exact)
+            block = cosines(units.exact[picked], units.exact)
             block[np.arange(len(picked)), picked] = -np.inf
-            best[start : start + step] = block.max(axis=1)
-        return best
+            values[start : start + step] = block.max(axis=1)
+        return values
+
+    counts = bins.counts(best[has_other].copy(), units.channels, exact)
+    return int(counts[edge:].sum())

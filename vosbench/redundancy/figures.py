@@ -158,23 +158,36 @@ def variation_figure(frames: pd.DataFrame, p_th: float | None = None) -> Figure:
 
 
 def bank_figure(frames: pd.DataFrame, threshold: float = 0.9) -> Figure:
-    """Redundancy inside a growing periodic bank: the share of stored features with a near duplicate."""
+    """Redundancy inside a growing periodic bank and inside XMem's long-term memory fed on
+    the same schedule: the share of stored features (prototypes) with a near duplicate."""
     figure = Figure(figsize=(6.2, 3.6), layout="constrained")
     ax = figure.subplots()
     _style(ax)
-    written = frames[frames["bank_written"].astype(bool)]
-    for _, sequence in written.groupby("sequence", sort=False, observed=True):
-        ax.step(sequence["frame"], sequence["bank_share"], where="post", color=BLUE, alpha=0.35, linewidth=0.9)
-    if not written.empty:
-        # the mean over sequences of each sequence's latest state, frame by frame
-        latest = frames.pivot_table(index="frame", columns="sequence", values="bank_share", observed=True)
-        ax.plot(latest.index, latest.mean(axis=1), color=ORANGE, linewidth=2, label="mean over sequences")
+    shown = []
+    memories = (
+        ("bank_written", "bank_share", BLUE, "periodic bank"),
+        ("long_term_changed", "long_term_share", RED, "XMem long-term memory"),
+    )
+    for changed, share, colour, label in memories:
+        if share not in frames:
+            continue
+        written = frames[frames[changed].astype(bool)]
+        if written.empty:
+            continue
+        for _, sequence in written.groupby("sequence", sort=False, observed=True):
+            ax.step(sequence["frame"], sequence[share], where="post", color=colour, alpha=0.3, linewidth=0.8)
+        # the mean over sequences of each sequence's latest state, from its first change
+        held = frames[frames[share.replace("share", "stored")] > 0]
+        latest = held.pivot_table(index="frame", columns="sequence", values=share, observed=True)
+        ax.plot(latest.index, latest.mean(axis=1), color=colour, linewidth=2, label=f"{label}, mean over sequences")
+        shown.append(held[share])
+    if shown:
         ax.legend(fontsize=8, frameon=False, loc="lower right")
-    low = float(frames["bank_share"].min()) if len(frames) else 0.0
+    low = float(pd.concat(shown).min()) if shown else 0.0
     ax.set_ylim(max(0.0, np.floor(low * 10) / 10 - 0.1), 1.01)  # shares cluster near 1: show their spread
     ax.set_xlabel("frame", fontsize=8)
     ax.set_ylabel(f"share of stored features whose nearest\nother stored feature has cosine >= {threshold:g}", fontsize=8)
-    ax.set_title("redundancy inside a periodic memory bank over time", fontsize=9, loc="left")
+    ax.set_title("redundancy inside a periodic bank and a long-term memory over time", fontsize=9, loc="left")
     return figure
 
 

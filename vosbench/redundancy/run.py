@@ -5,8 +5,8 @@ Layout of ``OUT_DIR``:
   frame limit, and per sequence the key grid, positions, channels and stride;
 - ``histograms.parquet`` / ``.csv``: sequence, frame, analysis, bin_lo, bin_hi, count
   (bins with no count left out);
-- ``frames.parquet`` / ``.csv``: per frame, SwiftNet's variation and the periodic bank's
-  redundancy;
+- ``frames.parquet`` / ``.csv``: per frame, SwiftNet's variation, the periodic bank's
+  redundancy and that of XMem's long-term memory;
 - ``sequences.csv``: per sequence, frames, grid, positions, channels, objects, and
   whether the mask analyses ran (and why not);
 - ``summary.csv`` / ``.parquet``: the headline fractions per sequence and overall;
