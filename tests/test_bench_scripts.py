@@ -103,24 +103,30 @@ def test_memory_read_bench_reads_a_bank():
 
 
 def test_long_video_bench_tells_a_capped_bank_from_a_growing_one(tmp_path):
-    """A short generated video through bench/long_video.py: STCN's capped bank and SWEM's
-    bases stop growing, the uncapped bank does not."""
+    """A short generated video through bench/long_video.py: STCN's capped bank, SWEM's
+    bases and XMem's capped long-term memory stop growing, the uncapped bank does not."""
     import subprocess
 
     out = tmp_path / "long"
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "long_video.py"), "--frames", "220", "--size", "48x80", "--cap", "3",
-         "--growing-frames", "220", "--out", str(out)],
+         "--long-term-elements", "200", "--growing-frames", "220", "--out", str(out)],
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     import pandas as pd
 
     table = pd.read_csv(out / "long_video.csv").set_index("label")
-    assert table.loc["stcn@cap3", "stored_end"] == table.loc["stcn@cap3", "stored_frame_100"]
-    assert table.loc["stcn@uncapped", "stored_end"] > 1.5 * table.loc["stcn@uncapped", "stored_frame_100"]
-    assert table.loc["swem", "stored_end"] == table.loc["swem", "stored_frame_100"]
-    assert table.loc["stcn@uncapped", "verdict"] == "grows" and table.loc["swem", "memory_mib_end"] > 0
+    assert table.loc["stcn@cap3", "stored_end"] == table.loc["stcn@cap3", "stored_settled"]
+    assert table.loc["stcn@cap3", "settled_frame"] == 100 and table.loc["swem", "settled_frame"] == 100
+    assert table.loc["swem", "stored_end"] == table.loc["swem", "stored_settled"]
+    assert table.loc["stcn@uncapped", "settled_frame"] > 146 and table.loc["stcn@uncapped", "verdict"] == "grows"
+    assert table.loc["swem", "memory_mib_end"] > 0
+    # XMem, 3x5 grid, 2 objects: long-term memory is cut back to 72 entries and given 75
+    # every 25 frames; the most a window holds after a step is 147 of them and 9 working
+    # frames (the 10th is consolidated as it is written)
+    assert table.loc["xmem", "stored_end"] == table.loc["xmem", "stored_settled"] == 2 * (147 + 9 * 15)
+    assert table.loc["xmem", "verdict"] == "flat"
     assert (out / "report" / "report.html").is_file()
 
 
