@@ -222,6 +222,23 @@ def test_stcn_network_with_xmem_memory(tmp_path):
         build_stcn(registry.get("stcn").resolve({"memory": "xmem", "max_frames": 3}))
 
 
+def test_swiftnet_network_with_xmem_memory(tmp_path):
+    from methods.swiftnet import build as build_swiftnet
+
+    frames, mask = small_video((48, 80), frames=6)
+    settings = {"memory": "xmem", "mem_every": 1, "max_mid_term_frames": 3, "min_mid_term_frames": 2, "num_prototypes": 8}
+    method = build_swiftnet(registry.get("swiftnet").resolve(settings), str(write_checkpoint("swiftnet", tmp_path / "s.pth")))
+    method.start(VideoInfo("t", 6, 48, 80, ObjectIds((1, 2)), {1: 0, 2: 0}))
+    reports = []
+    for t, frame in enumerate(frames):
+        assert torch.isfinite(method.step(frame, mask if t == 0 else None, t == 5)).all()
+        reports.append(method.memory())
+    assert [r.tiers["long_term"] for r in reports] == [0, 0, 16, 32, 48, 48]  # as under STCN's network
+    assert method.memory_policy.top_k is None  # SwiftNet's own default: every entry is read
+    with pytest.raises(VosbenchError, match="swiftnet: parameter num_prototypes"):
+        build_swiftnet(registry.get("swiftnet").resolve({**settings, "num_prototypes": 0}))
+
+
 def test_swem_network_with_xmem_memory(tmp_path):
     from methods.memory.em_bases import entry_feature
     from methods.swem import build as build_swem

@@ -293,8 +293,10 @@ def working_long_term_memory(config: dict, method: str) -> WorkingLongTermMemory
     """The policy from the ``MEMORY_PARAMS`` values in ``config``; a bad value is one
     error line naming ``method``'s parameter."""
 
-    def integer(name: str) -> int:
+    def integer(name: str, allow_none: bool = False) -> int | None:
         value = config[name]
+        if value is None and allow_none:
+            return None
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise VosbenchError(f"{method}: parameter {name} must be a positive integer, got {value!r}")
         return value
@@ -307,7 +309,7 @@ def working_long_term_memory(config: dict, method: str) -> WorkingLongTermMemory
     try:
         return WorkingLongTermMemory(
             every=integer("mem_every"),
-            top_k=integer("top_k"),
+            top_k=integer("top_k", allow_none=True),  # None: every entry (SwiftNet's default read)
             long_term=flag("long_term"),
             count_usage=flag("count_usage"),
             max_mid_term_frames=integer("max_mid_term_frames"),

@@ -13,6 +13,7 @@ import torch
 from methods.base import Method
 from methods.fast_inference import FAST_CONV, fast_conv_setting
 from methods.checkpoint import load_checkpoint, load_state
+from methods.memory.consolidation import MEMORY_PARAMS, working_long_term_memory
 from methods.memory.pixel_adaptive import TRIGGERS, PixelAdaptiveMemory
 from methods.swiftnet.method import SwiftNetMethod
 from methods.swiftnet.network import SwiftNet
@@ -38,6 +39,8 @@ PARAMS = (
         "the paper gives no value: 0.025 memorises as often as mem_every=5 on DAVIS 2016 val",
     ),
     Param("top_k", None, "read only the k most similar memory entries per position (None: all, as released)"),
+    Param("memory", "pixel_adaptive", "memory policy: the pixel-adaptive memory, or XMem's working/long-term memory (its parameters below; mem_every and top_k above)", choices=("pixel_adaptive", "xmem")),
+    *MEMORY_PARAMS[2:],
     # stride 10: J&F 0.604 on DAVIS 2016 val against 0.589 at 12 and 0.560 at 16, for
     # 3.7x the CPU time of 16 (the memory stays small, so the finer grid is affordable)
     FAST_CONV,
@@ -56,8 +59,13 @@ def build(config: dict, checkpoint: str | None = None, device: str = "cpu", dtyp
     if unknown:
         raise VosbenchError(f"method swiftnet has no parameter {unknown[0]!r}; known: {', '.join(sorted(known))}")
     settings = {**known, **config}
-    feature_params = {p.name for p in training_free_params()} | {FAST_CONV.name}
-    memory = PixelAdaptiveMemory(similarity="dot", **{k: v for k, v in settings.items() if k not in feature_params})
+    if settings["memory"] == "xmem":
+        memory = working_long_term_memory(settings, "swiftnet")
+    elif settings["memory"] == "pixel_adaptive":
+        others = {p.name for p in training_free_params()} | {FAST_CONV.name, "memory"} | {p.name for p in MEMORY_PARAMS[2:]}
+        memory = PixelAdaptiveMemory(similarity="dot", **{k: v for k, v in settings.items() if k not in others})
+    else:
+        raise VosbenchError(f"swiftnet: parameter memory must be pixel_adaptive or xmem, got {settings['memory']!r}")
     if checkpoint is None:
         return training_free(settings, memory, device, dtype)
     network = SwiftNet()

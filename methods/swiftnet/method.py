@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from methods.base import MemoryReport, Method
+from methods.base import MemoryReport, Method, tier_fields
 from methods.memory.base import MemoryPolicy
 from methods.fast_inference import for_inference
 from methods.frames import check_grid, crop, pad_to_multiple, to_tensor
@@ -101,6 +101,7 @@ class SwiftNetMethod(Method):
     def memory(self) -> MemoryReport:
         policy = self.memory_policy
         return MemoryReport(
-            self.slots.per_object(policy.stored_features()), policy.nbytes(), self.slots.per_object(policy.matched_features())
+            self.slots.per_object(policy.stored_features()), policy.nbytes(), self.slots.per_object(policy.matched_features()),
+            **tier_fields(policy, len(self.slots.active), self.slots.frames - 1),
         )
 
