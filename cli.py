@@ -156,7 +156,7 @@ def methods_command() -> None:
 @data_app.command("synth")
 def synth_command(
     out: Path = typer.Option(..., "--out", help="Folder to write (new or empty, or an earlier run's to resume)."),
-    layout: str = typer.Option("davis", "--layout", help="davis, youtube (YouTube-VOS 2019 valid) or lvos (long videos: objects leave and come back)."),
+    layout: str = typer.Option("davis", "--layout", help="davis, youtube (YouTube-VOS 2019 valid), lvos (long videos: objects leave and come back), mose (v2: every frame scored, objects leave and come back), ltv (Long-Time Video: sparse ground truth) or sav (SA-V val: per-object masks at 6 of 24 fps)."),
     videos: int = typer.Option(3, "--videos", help="Number of videos."),
     frames: int = typer.Option(30, "--frames", help="Frames per video."),
     size: str = typer.Option("240x432", "--size", help="Frame size, HEIGHTxWIDTH."),
@@ -179,7 +179,7 @@ def synth_command(
     Console().print(
         f"{result.root}: {written} videos written, {len(result.skipped)} already complete "
         f"({layout}, {frames} frames of {height}x{width}, {objects} objects, seed {seed}) "
-        f"in {time.perf_counter() - began:.1f} s; index {result.index}",
+        f"in {time.perf_counter() - began:.1f} s; " + (f"index {result.index}" if result.index else "no index file (the layout has none)"),
         highlight=False,
         soft_wrap=True,
     )

@@ -120,3 +120,45 @@ def test_synthetic_lvos_objects_leave_and_come_back(tmp_path: Path) -> None:
         gone = present.index(False) if False in present else None
         returns.append(gone is not None and any(present[gone:]))
     assert any(returns)  # some object leaves the annotated frames and comes back
+
+
+def test_synthetic_mose_objects_leave_and_come_back_as_v2_scores_them(tmp_path: Path) -> None:
+    from vosbench.eval.mose import evaluate_mose2
+
+    dataset = open_dataset("synthetic", tmp_path, layout="mose", videos=1, frames=80, objects=3, size="48x80")
+    assert dataset.name == "mose-valid"
+    video = dataset.video("synth-000")
+    assert video.gt_frames == list(range(80)) and video.info.first_frame == {1: 0, 2: 0, 3: 0}
+    meta = json.loads((tmp_path / "valid" / "meta.json").read_text())["videos"]["synth-000"]
+    assert meta == {"length": 80, "objects": {"1": {}, "2": {}, "3": {}}}
+    # the ground truth scored as its own prediction: perfect, and the objects that left
+    # have reappearance scores (NaN for an object that never left)
+    gt = tmp_path / "valid" / "Annotations"
+    per_object = evaluate_mose2(gt, gt, tmp_path / "valid" / "meta.json").per_sequence
+    assert (per_object["J"] == 1).all() and (per_object["F"] == 1).all()
+    assert per_object["reappear_J"].notna().any() and (per_object["reappear_J"].dropna() == 1).all()
+
+
+def test_synthetic_long_time_video_has_sparse_ground_truth(tmp_path: Path) -> None:
+    dataset = open_dataset("synthetic", tmp_path, layout="ltv", videos=2, frames=61, objects=2, size="48x80")
+    assert dataset.name == "long-time-video" and dataset.sequences == ["synth-000", "synth-001"]
+    video = dataset.video("synth-001")
+    assert len(video) == 61 and video.gt_frames == [0, 20, 40, 60] and video.info.first_frame == {1: 0, 2: 0}
+    assert not (tmp_path / "ImageSets").exists()  # the set has no split file
+
+
+def test_synthetic_sav_objects_enter_late_with_their_own_masks(tmp_path: Path) -> None:
+    from vosbench.eval.sav import evaluate_sav
+
+    dataset = open_dataset("synthetic", tmp_path, layout="sav", videos=1, frames=60, objects=3, size="48x80")
+    assert dataset.name == "sav-val"
+    video = dataset.video("synth-000")
+    firsts = video.info.first_frame
+    assert video.gt_frames == list(range(0, 60, 4)) and firsts[1] == 0 and max(firsts.values()) > 0
+    for object_id, first in firsts.items():
+        folder = tmp_path / "sav_val" / "Annotations_6fps" / "synth-000" / f"{object_id - 1:03d}"
+        assert sorted(p.stem for p in folder.glob("*.png")) == [f"{t:05d}" for t in range(first, 60, 4)]
+        assert (video.gt_mask(first) == object_id).any()  # clearly visible where it is given
+    gt = tmp_path / "sav_val" / "Annotations_6fps"
+    result = evaluate_sav(gt, gt)
+    assert len(result.per_sequence) == 3 and (result.per_sequence["J&F-Mean"] == 1).all()

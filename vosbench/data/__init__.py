@@ -81,11 +81,11 @@ def _open_synthetic(root: Path, split: str | None, options: dict[str, Any]) -> D
         settings["height"], settings["width"] = parse_size(str(settings.pop("size")))
     params = SynthParams(**settings)
     generate(root, params)
-    if params.layout == "davis":
-        return open_dataset("davis2017", root, split or "val", **options)
-    if params.layout == "lvos":
-        return open_dataset("lvos", root, split or "valid", **options)
-    return open_dataset("youtube2019", root, split or "valid", **options)
+    kind, default_split = {
+        "davis": ("davis2017", "val"), "youtube": ("youtube2019", "valid"), "lvos": ("lvos", "valid"),
+        "mose": ("mose", "valid"), "ltv": ("ltv", None), "sav": ("sav", "val"),
+    }[params.layout]
+    return open_dataset(kind, root, split or default_split, **options)
 
 
 __all__ = ["Dataset", "KINDS", "Video", "VideoInfo", "open_dataset"]

@@ -1,4 +1,4 @@
-"""Synthetic VOS videos written in the DAVIS or YouTube-VOS 2019 layout (``vosbench data synth``).
+"""Synthetic VOS videos written in the layouts of the datasets read here (``vosbench data synth``).
 
 DAVIS layout (every frame annotated, all objects at frame 0, ids 1..K)::
 
@@ -20,8 +20,27 @@ LVOS layout (long videos: objects enter late, leave the scene and come back)::
     DIR/valid/Annotations/<video>/00000001.png ... (every 5th frame: 1, 6, 11, ...)
     DIR/valid/valid_meta.json  (each object's frame range, from its entry to the last annotated frame)
 
-All write ``DIR/synth.json`` (the parameters) first and the index file (val.txt or
-meta.json) last. Each video is written into temporary folders that are moved into place
+MOSE layout (objects all given at frame 0; they leave and come back, which MOSE v2
+scores as disappearance and reappearance)::
+
+    DIR/valid/JPEGImages/<video>/00000.jpg ...
+    DIR/valid/Annotations/<video>/00000.png ...  (every frame: the ground truth a v2 scorer reads)
+    DIR/valid/meta.json  (MOSE v2's: length and objects per video)
+
+Long-Time Video layout (XMem's long_video_set: sparse ground truth, no split file)::
+
+    DIR/JPEGImages/<video>/00000.jpg ...
+    DIR/Annotations/<video>/00000.png ...  (frame 0 and every 20th after it)
+
+SA-V layout (objects enter late; one folder of binary masks per object at 6 fps)::
+
+    DIR/sav_val/JPEGImages_24fps/<video>/00000.jpg ...
+    DIR/sav_val/Annotations_6fps/<video>/<id - 1 as 000>/00000.png ...  (every 4th frame,
+        from the object's first)
+    DIR/sav_val/sav_val.txt
+
+All write ``DIR/synth.json`` (the parameters) first and the index file (val.txt,
+meta.json...; Long-Time Video has none) last. Each video is written into temporary folders that are moved into place
 when complete, its images folder last, so an interrupted run never leaves a video or a
 dataset that looks finished; a rerun with the same parameters resumes.
 """
@@ -45,8 +64,11 @@ from vosbench.data.synth_scene import Scene, plan_scene
 from vosbench.errors import VosbenchError
 from vosbench.masks import write_mask
 
-LAYOUTS = ("davis", "youtube", "lvos")
+LAYOUTS = ("davis", "youtube", "lvos", "mose", "ltv", "sav")
 STRIDE = 5  # YouTube-VOS validation annotates and releases every 5th frame
+# frames between annotations, where not every frame is annotated: SA-V's 6 of 24 fps;
+# Long-Time Video's sparse ground truth (about 20 frames of a few thousand)
+ANNOTATION_STRIDE = {"youtube": STRIDE, "lvos": STRIDE, "sav": 4, "ltv": 20}
 RECORD = "synth.json"
 
 # The folders of one video, relative to DIR, in the order they are moved into place:
@@ -60,8 +82,16 @@ FOLDERS = {
         "images": "valid/JPEGImages",
     },
     "lvos": {"annotations": "valid/Annotations", "images": "valid/JPEGImages"},
+    "mose": {"annotations": "valid/Annotations", "images": "valid/JPEGImages"},
+    "ltv": {"annotations": "Annotations", "images": "JPEGImages"},
+    "sav": {"annotations": "sav_val/Annotations_6fps", "images": "sav_val/JPEGImages_24fps"},
 }
-INDEX = {"davis": "ImageSets/2017/val.txt", "youtube": "valid/meta.json", "lvos": "valid/valid_meta.json"}
+INDEX = {
+    "davis": "ImageSets/2017/val.txt", "youtube": "valid/meta.json", "lvos": "valid/valid_meta.json",
+    "mose": "valid/meta.json", "ltv": None, "sav": "sav_val/sav_val.txt",
+}
+LATE = ("youtube", "lvos", "sav")  # layouts whose objects may enter after frame 0
+AWAY = ("lvos", "mose")  # layouts whose objects leave the scene and come back
 
 
 @dataclass(frozen=True)
@@ -93,9 +123,10 @@ class SynthParams:
             if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
                 bound = f"{low}..{high}" if high is not None else f">= {low}"
                 raise VosbenchError(f"synth: {name} must be an integer {bound}, got {value!r}")
-        if self.layout != "davis" and self.objects > 1 and self.frames <= STRIDE:
+        stride = ANNOTATION_STRIDE.get(self.layout, 1)
+        if self.layout in LATE and self.objects > 1 and self.frames <= stride:
             raise VosbenchError(
-                f"synth: the {self.layout} layout needs --frames above {STRIDE} so that an object can "
+                f"synth: the {self.layout} layout needs --frames above {stride} so that an object can "
                 f"enter at a later annotated frame; got {self.frames}"
             )
         if self.layout == "lvos" and self.frames < 4 * STRIDE:
@@ -143,9 +174,10 @@ class SynthOutput:
         return self._folder("ground_truth", "annotations")
 
     @property
-    def index(self) -> Path:
-        """val.txt (DAVIS) or meta.json (YouTube-VOS)."""
-        return self.root / INDEX[self.params.layout]
+    def index(self) -> Path | None:
+        """val.txt (DAVIS), meta.json (YouTube-VOS, MOSE)...; None for Long-Time Video."""
+        index = INDEX[self.params.layout]
+        return None if index is None else self.root / index
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -161,21 +193,17 @@ def plan_video(params: SynthParams, index: int) -> Scene:
     layout_seed, scene_seed = np.random.SeedSequence([params.seed, index]).spawn(2)
     rng = np.random.default_rng(layout_seed)
     count = params.objects
-    if params.layout == "davis":
-        ids, firsts = list(range(1, count + 1)), [0] * count
-    elif params.layout == "youtube":
-        ids, firsts = _youtube_ids(rng, count), _youtube_firsts(rng, count, params.frames)
-    else:
-        ids, firsts = list(range(1, count + 1)), _youtube_firsts(rng, count, params.frames)
-        aways = [_away(rng, first, params.frames) for first in firsts]
-        return plan_scene(scene_seed, params.height, params.width, params.frames, ids, firsts, STRIDE, aways)
-    return plan_scene(scene_seed, params.height, params.width, params.frames, ids, firsts, approach=STRIDE)
+    stride = ANNOTATION_STRIDE.get(params.layout, STRIDE)
+    ids = _youtube_ids(rng, count) if params.layout == "youtube" else list(range(1, count + 1))
+    firsts = _youtube_firsts(rng, count, params.frames, stride) if params.layout in LATE else [0] * count
+    aways = [_away(rng, first, params.frames) for first in firsts] if params.layout in AWAY else None
+    return plan_scene(scene_seed, params.height, params.width, params.frames, ids, firsts, stride, aways)
 
 
 def _away(rng: np.random.Generator, first: int, frames: int) -> tuple[int, int]:
-    """Frames an object spends out of the scene: 2-4 annotation strides within the middle
-    of its time in view, starting and ending on annotated frames, so that its ground
-    truth empties and fills again (none when it is in view for under 8 strides)."""
+    """Frames an object spends out of the scene: 2-4 strides of 5 frames within the
+    middle of its time in view, starting and ending on annotated frames, so that its
+    ground truth empties and fills again (none when it is in view for under 8 strides)."""
     strides = (frames - 1 - first) // STRIDE
     if strides < 8:
         return (0, 0)
@@ -193,15 +221,15 @@ def _youtube_ids(rng: np.random.Generator, count: int) -> list[int]:
             return ids
 
 
-def _youtube_firsts(rng: np.random.Generator, count: int, frames: int) -> list[int]:
+def _youtube_firsts(rng: np.random.Generator, count: int, frames: int, stride: int = STRIDE) -> list[int]:
     """First annotated frame of each object: object 0 is there from frame 0; each other
     object enters later with even odds, and at least one does."""
     late = [False] + [bool(rng.random() < 0.5) for _ in range(count - 1)]
     if count > 1 and not any(late):
         late[-1] = True
     # entries fall on annotated frames within the first 60% of the video
-    last = max(STRIDE, int(0.6 * (frames - 1)) // STRIDE * STRIDE)
-    return [int(rng.integers(1, last // STRIDE + 1)) * STRIDE if is_late else 0 for is_late in late]
+    last = max(stride, int(0.6 * (frames - 1)) // stride * stride)
+    return [int(rng.integers(1, last // stride + 1)) * stride if is_late else 0 for is_late in late]
 
 
 def video_folders(root: Path, layout: str, name: str) -> dict[str, Path]:
@@ -228,8 +256,9 @@ def generate(out: str | Path, params: SynthParams = SynthParams()) -> SynthOutpu
         else:
             _write_video(scene, folders, params)
         objects[name] = [(obj.id, obj.shape, obj.first) for obj in scene.objects]
-    with atomic_file(root / INDEX[params.layout]) as tmp:
-        tmp.write_text(_index_text(params, objects))
+    if INDEX[params.layout] is not None:
+        with atomic_file(root / INDEX[params.layout]) as tmp:
+            tmp.write_text(_index_text(params, objects))
     return SynthOutput(root, params, tuple(skipped))
 
 
@@ -281,9 +310,19 @@ def _write_video(scene: Scene, folders: dict[str, Path], params: SynthParams) ->
             image, labels = scene.render(t)
             name = f"{t:05d}"
             jpeg = _jpeg(image, params.quality)
-            if params.layout == "davis":
+            if params.layout in ("davis", "mose", "ltv"):
                 (tmp["images"] / f"{name}.jpg").write_bytes(jpeg)
-                write_mask(tmp["annotations"] / f"{name}.png", labels)
+                if params.layout != "ltv" or t % ANNOTATION_STRIDE["ltv"] == 0:
+                    write_mask(tmp["annotations"] / f"{name}.png", labels)
+                continue
+            if params.layout == "sav":
+                (tmp["images"] / f"{name}.jpg").write_bytes(jpeg)
+                if t % ANNOTATION_STRIDE["sav"] == 0:
+                    for object_id, first in starts.items():
+                        if t >= first:  # binary 0/255 masks, one folder per object
+                            folder = tmp["annotations"] / f"{object_id - 1:03d}"
+                            folder.mkdir(exist_ok=True)
+                            Image.fromarray(((labels == object_id) * 255).astype(np.uint8)).save(folder / f"{name}.png")
                 continue
             if params.layout == "lvos":
                 (tmp["images"] / f"{t + 1:08d}.jpg").write_bytes(jpeg)
@@ -308,8 +347,11 @@ def _jpeg(image: np.ndarray, quality: int) -> bytes:
 
 def _index_text(params: SynthParams, objects: dict[str, list[tuple[int, str, int]]]) -> str:
     """val.txt or meta.json, from each video's (id, category, first frame) per object."""
-    if params.layout == "davis":
+    if params.layout in ("davis", "sav"):
         return "".join(f"{name}\n" for name in objects)
+    if params.layout == "mose":
+        videos = {name: {"length": params.frames, "objects": {str(i): {} for i, _, _ in sorted(video)}} for name, video in objects.items()}
+        return json.dumps({"videos": videos}, indent=2) + "\n"
     if params.layout == "lvos":
         end = 1 + (params.frames - 1) // STRIDE * STRIDE  # the last annotated frame's number
         ranges = {
