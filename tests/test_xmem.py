@@ -203,40 +203,28 @@ def test_bfloat16_autocast_runs(checkpoint):
 # --- the policy under other networks, and in the run's records ------------------
 
 
-def test_stcn_network_with_xmem_memory(tmp_path):
-    from methods.stcn import build as build_stcn
-
+@pytest.mark.parametrize("name", ["stcn", "swiftnet"])
+def test_stcn_and_swiftnet_networks_with_xmem_memory(tmp_path, name):
     frames, mask = small_video((48, 80), frames=6)
     settings = {"memory": "xmem", "mem_every": 1, "max_mid_term_frames": 3, "min_mid_term_frames": 2, "num_prototypes": 8}
-    method = build_stcn(registry.get("stcn").resolve(settings), str(write_checkpoint("stcn", tmp_path / "stcn.pth")))
+    build = registry.get(name).factory
+    method = build(registry.get(name).resolve(settings), str(write_checkpoint(name, tmp_path / f"{name}.pth")))
     method.start(VideoInfo("t", 6, 48, 80, ObjectIds((1, 2)), {1: 0, 2: 0}))
     reports = []
     for t, frame in enumerate(frames):
         assert torch.isfinite(method.step(frame, mask if t == 0 else None, t == 5)).all()
         reports.append(method.memory())
-    # 15 positions a frame: consolidations after frames 2, 3 and 4, 8 prototypes each
+    # 15 positions a frame, 2 objects: consolidations after frames 2, 3 and 4, 8 prototypes each
     assert [r.tiers["long_term"] for r in reports] == [0, 0, 16, 32, 48, 48]
     assert [r.tiers["working"] for r in reports] == [30, 60, 60, 60, 60, 60]
     assert reports[2].events == ("consolidation of 15: long-term 0 -> 8",) and reports[5].events == ()
-    with pytest.raises(VosbenchError, match="max_frames"):
-        build_stcn(registry.get("stcn").resolve({"memory": "xmem", "max_frames": 3}))
-
-
-def test_swiftnet_network_with_xmem_memory(tmp_path):
-    from methods.swiftnet import build as build_swiftnet
-
-    frames, mask = small_video((48, 80), frames=6)
-    settings = {"memory": "xmem", "mem_every": 1, "max_mid_term_frames": 3, "min_mid_term_frames": 2, "num_prototypes": 8}
-    method = build_swiftnet(registry.get("swiftnet").resolve(settings), str(write_checkpoint("swiftnet", tmp_path / "s.pth")))
-    method.start(VideoInfo("t", 6, 48, 80, ObjectIds((1, 2)), {1: 0, 2: 0}))
-    reports = []
-    for t, frame in enumerate(frames):
-        assert torch.isfinite(method.step(frame, mask if t == 0 else None, t == 5)).all()
-        reports.append(method.memory())
-    assert [r.tiers["long_term"] for r in reports] == [0, 0, 16, 32, 48, 48]  # as under STCN's network
-    assert method.memory_policy.top_k is None  # SwiftNet's own default: every entry is read
-    with pytest.raises(VosbenchError, match="swiftnet: parameter num_prototypes"):
-        build_swiftnet(registry.get("swiftnet").resolve({**settings, "num_prototypes": 0}))
+    with pytest.raises(VosbenchError, match=f"{name}: parameter num_prototypes"):
+        build(registry.get(name).resolve({**settings, "num_prototypes": 0}))
+    if name == "stcn":
+        with pytest.raises(VosbenchError, match="max_frames"):
+            build(registry.get("stcn").resolve({"memory": "xmem", "max_frames": 3}))
+    else:
+        assert method.memory_policy.top_k is None  # SwiftNet's own default: every entry is read
 
 
 def test_swem_network_with_xmem_memory(tmp_path):
