@@ -182,7 +182,7 @@ def bank_figure(frames: pd.DataFrame, threshold: float = 0.9) -> Figure:
         ax.plot(latest.index, latest.mean(axis=1), color=colour, linewidth=2, label=f"{label}, mean over sequences")
         shown.append(held[share])
     if shown:
-        ax.legend(fontsize=8, frameon=False, loc="lower right")
+        ax.legend(fontsize=8, frameon=False, loc="best")
     low = float(pd.concat(shown).min()) if shown else 0.0
     ax.set_ylim(max(0.0, np.floor(low * 10) / 10 - 0.1), 1.01)  # shares cluster near 1: show their spread
     ax.set_xlabel("frame", fontsize=8)
