@@ -1,0 +1,129 @@
+"""Cutie as a ``Method``: its network, its sensory memory (the network's own state, as
+XMem's hidden state), the object memory and a pixel-memory policy, driven frame by
+frame as the official ``InferenceCore`` drives it.
+
+Frames are resized (bilinear) only when their short side exceeds ``resize_short``, as
+the official reader does, padded to 16 with 0 in [0, 1] (the network normalises after
+padding) and probabilities cropped and resized back. Per frame: encode the key; read
+the pixel memory (top-k), fuse it with the sensory memory and the previous frame's soft
+masks, refine it with the object transformer reading the object memory, decode every
+object and aggregate. A frame the policy wants (or where objects are given) is
+memorised from its soft probabilities: mask values into the pixel memory, summaries
+into the object memory, a deep update of the sensory memory. The decoder updates the
+sensory memory on the frames ``stagger_updates`` picks after each memorised frame,
+never on the last.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from methods.base import MemoryReport
+from methods.cutie.network import Cutie, CutieFeatures
+from methods.frames import Box, pad_to_multiple, resize, short_side_size, to_tensor
+from methods.memory.base import MemoryPolicy
+from methods.memory.object_memory import ObjectMemory
+from methods.xmem.method import XMemMethod
+
+
+def stagger_offsets(mem_every: int, stagger_updates: int) -> set[int]:
+    """Frame offsets after the last memorised frame at which the decoder updates the
+    sensory memory: all of 1..mem_every, or ``stagger_updates`` of them spread evenly
+    (rounded half to even, as the official code)."""
+    if stagger_updates >= mem_every:
+        return set(range(1, mem_every + 1))
+    return {int(v) for v in np.round(np.linspace(1, mem_every, stagger_updates))}
+
+
+class CutieMethod(XMemMethod):
+    def __init__(
+        self,
+        network: Cutie,
+        memory: MemoryPolicy,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype | None = None,
+        resize_short: int | None = 480,
+        mem_every: int = 5,
+        stagger_updates: int = 5,
+        fast_conv: bool = True,
+    ):
+        super().__init__(network, memory, device, dtype, resize_short=resize_short, fast_conv=fast_conv)
+        self.stagger = stagger_offsets(mem_every, stagger_updates)
+        self.objects = ObjectMemory()
+
+    def start(self, info) -> None:
+        super().start(info)
+        self.objects.reset(0)
+        self.last_mem = 0
+        self.last_probs: torch.Tensor | None = None
+
+    def step(self, frame: np.ndarray, new_mask: np.ndarray | None, is_last: bool) -> torch.Tensor:
+        if self.info is None:
+            raise RuntimeError("start(info) must be called before step")
+        index, new = self.slots.arrive(frame, new_mask)
+        if self.slots.idle(new):
+            return self.slots.background()
+        # the official schedule: decided before segmenting
+        is_mem = not is_last and (bool(new) or self.bank.wants(index, is_last))
+        update = not is_last and index - self.last_mem in self.stagger
+        with torch.inference_mode(), self.autocast():
+            with self.clock.stage("encode"):
+                image, box = self._prepare(frame)
+                features = self.network.encode_key(image)
+            probs = None
+            if self.slots.active:
+                grid = features.key.shape[-2:]
+                with self.clock.stage("read"):
+                    readout = self.bank.read(features.key.flatten(2)[0], features.selection.flatten(2)[0]).values
+                with self.clock.stage("decode"):
+                    last = F.adaptive_avg_pool2d(self.last_probs[None, 1:], grid)[0]
+                    probs, hidden = self.network.segment(
+                        features, readout.view(len(self.slots.active), -1, *grid), self.hidden, last, self.objects.read(), update
+                    )
+                    if hidden is not None:
+                        self.hidden = hidden
+                    probs = probs.float()
+            if new:
+                probs = self._add_given(probs, new_mask, new)
+                self._add_hidden(len(new), features)
+                self.objects.add_objects(len(new))
+            self.last_probs = probs
+            if is_mem:
+                with self.clock.stage("memorize"):
+                    self._memorise(index, image, features, probs[1:])
+            return self._output(probs, box)
+
+    def _memorise(self, index: int, image: torch.Tensor, features: CutieFeatures, masks: torch.Tensor) -> None:
+        values, self.hidden, summaries = self.network.encode_mask(image, features, masks, self.hidden)
+        self.objects.write(summaries)
+        self.last_mem = index
+        grid = values.shape[-2:]
+        keys = features.key.flatten(2).expand(masks.shape[0], -1, -1)
+        on_grid = F.adaptive_avg_pool2d(masks[None], grid)[0].flatten(1)
+        self.bank.write(
+            index, keys, values.flatten(2), on_grid,
+            shrinkage=features.shrinkage.flatten(), selection=features.selection.flatten(2)[0],
+        )
+
+    def _net_size(self, height: int, width: int) -> tuple[int, int]:
+        # the official reader only ever shrinks a frame
+        if self.resize_short is not None and min(height, width) > self.resize_short:
+            return short_side_size(height, width, self.resize_short)
+        return (height, width)
+
+    def _prepare(self, frame: np.ndarray) -> tuple[torch.Tensor, Box]:
+        # padded with black before the network normalises, as the official code
+        image = resize(to_tensor(frame, self.device), self._net_size(*frame.shape[:2]), "bilinear")
+        return pad_to_multiple(image, 16, value=0.0)
+
+    def memory(self) -> MemoryReport:
+        report = super().memory()
+        objects = len(self.slots.active)
+        tiers = {name: count * objects for name, count in self.objects.tiers().items()}
+        return dataclasses.replace(
+            report, nbytes=report.nbytes + self.objects.nbytes(), tiers={**(report.tiers or {}), **tiers}
+        )
