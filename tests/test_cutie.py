@@ -267,3 +267,40 @@ def test_frames_are_only_shrunk(checkpoint):
     for settings, grid in (({"resize_short": 48}, 3 * 4), ({}, 5 * 7)):  # 48x64; 75x100 padded to 80x112
         probs, tiers, _ = run(build(settings, str(checkpoint)), frames, {0: mask}, {1: 0, 2: 0})
         assert probs.shape == (2, 3, 75, 100) and tiers[0]["working"] == grid
+
+
+# --- the FIFO under other networks, and in the run's records -----------------------
+
+
+def test_stcn_network_with_fifo_memory(tmp_path):
+    from methods.stcn import build as build_stcn
+
+    frames, mask = small_video((48, 80), frames=6)
+    settings = registry.get("stcn").resolve({"memory": "fifo", "mem_every": 1, "max_mem_frames": 3})
+    method = build_stcn(settings, str(write_checkpoint("stcn", tmp_path / "stcn.pth")))
+    method.start(VideoInfo("t", 6, 48, 80, ObjectIds((1, 2)), {1: 0, 2: 0}))
+    reports = []
+    for t, frame in enumerate(frames):
+        assert torch.isfinite(method.step(frame, mask if t == 0 else None, t == 5)).all()
+        reports.append(method.memory())
+    # 15 positions a frame, 2 objects: frame 0 and the two newest of frames 1..4 (5 is last)
+    assert [r.tiers["working"] for r in reports] == [30, 60, 90, 90, 90, 90]
+    assert all(r.tiers["permanent"] == 30 for r in reports) and reports[-1].per_object == (45, 45)
+    with pytest.raises(VosbenchError, match="max_mem_frames"):
+        build_stcn(registry.get("stcn").resolve({"memory": "fifo", "max_frames": 3}))
+
+
+def test_training_free_run_records_the_fifo_tiers(tmp_path):
+    from vosbench.data import open_dataset
+    from vosbench.run import MethodChoice, RunConfig, load_run, run as run_dataset
+
+    data = open_dataset("synthetic", tmp_path / "data", layout="davis", videos=1, frames=8, objects=2, size="48x64")
+    for permanent, working in (("first", [24, 24, 48, 48, 72, 72, 72, 72]), ("none", [24, 24, 48, 48, 72, 72, 72, 72])):
+        settings = {"mem_every": 2, "max_mem_frames": 3, "permanent": permanent, "tf_stride": 16}
+        run_dataset(RunConfig((MethodChoice.of("cutie", settings),)), data, tmp_path / permanent)
+        frames = load_run(tmp_path / permanent).frames.sort_values("frame")
+        # 3x4 grid, 2 objects: written at 0, 2, 4, 6 (7 is last), at most 3 frames held
+        assert frames["working_features"].tolist() == working
+        assert (frames["stored_features"] == frames["working_features"]).all()
+        assert frames["permanent_features"].tolist() == [24 if permanent == "first" else 0] * 8
+        assert frames["object_features"].isna().all()  # the weightless mode has no object memory

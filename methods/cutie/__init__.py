@@ -10,7 +10,7 @@ import torch
 from methods.base import Method
 from methods.fast_inference import FAST_CONV, fast_conv_setting
 from methods.memory.consolidation import MEMORY_PARAMS, working_long_term_memory
-from methods.memory.fifo import PERMANENT, FifoMemory
+from methods.memory.fifo import FIFO_PARAMS, fifo_memory
 from methods.training_free import training_free, training_free_params
 from vosbench.errors import VosbenchError
 from vosbench.registry import Param, register
@@ -20,8 +20,7 @@ _LONG_TERM = {p.name: p for p in MEMORY_PARAMS}
 PARAMS = (
     Param("mem_every", 5, "write a frame to the pixel and object memories every n-th frame (and each frame where an object is given)"),
     Param("top_k", 30, "pixel-memory entries each query position reads (top-k softmax)"),
-    Param("max_mem_frames", 5, "FIFO pixel memory's capacity in frames, the permanent first frame included"),
-    Param("permanent", "first", "FIFO pixel memory: the first frame written stays for the whole video (first) or is evicted like any (none)", choices=PERMANENT),
+    *FIFO_PARAMS,
     Param("stagger_updates", 5, "decoder updates of the sensory memory between two memorised frames, spread evenly"),
     Param("long_term", False, "XMem's working/long-term memory instead of the FIFO (the official setting for LVOS, BURST and generic videos)"),
     _LONG_TERM["count_usage"],
@@ -34,13 +33,6 @@ PARAMS = (
     FAST_CONV,
     *training_free_params(stride=16),
 )
-
-
-def _positive(config: dict, name: str) -> int:
-    value = config[name]
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise VosbenchError(f"cutie: parameter {name} must be a positive integer, got {value!r}")
-    return value
 
 
 @register(
@@ -62,11 +54,10 @@ def build(config: dict, checkpoint: str | None = None, device: str = "cpu", dtyp
     if config["long_term"]:
         memory = working_long_term_memory(config, "cutie")
     else:
-        try:
-            memory = FifoMemory(_positive(config, "mem_every"), _positive(config, "top_k"), config["max_mem_frames"], config["permanent"])
-        except ValueError as error:
-            raise VosbenchError(f"cutie: {error}") from None
-    stagger = _positive(config, "stagger_updates")
+        memory = fifo_memory(config, "cutie")
+    stagger = config["stagger_updates"]
+    if isinstance(stagger, bool) or not isinstance(stagger, int) or stagger < 1:
+        raise VosbenchError(f"cutie: parameter stagger_updates must be a positive integer, got {stagger!r}")
     resize_short = config["resize_short"]
     if resize_short is not None and (isinstance(resize_short, bool) or not isinstance(resize_short, int) or resize_short < 1):
         raise VosbenchError(f"cutie: parameter resize_short must be a positive integer or none, got {resize_short!r}")

@@ -61,53 +61,32 @@ class CutieMethod(XMemMethod):
         self.last_mem = 0
         self.last_probs: torch.Tensor | None = None
 
-    def step(self, frame: np.ndarray, new_mask: np.ndarray | None, is_last: bool) -> torch.Tensor:
-        if self.info is None:
-            raise RuntimeError("start(info) must be called before step")
-        index, new = self.slots.arrive(frame, new_mask)
-        if self.slots.idle(new):
-            return self.slots.background()
-        # the official schedule: decided before segmenting
-        is_mem = not is_last and (bool(new) or self.bank.wants(index, is_last))
-        update = not is_last and index - self.last_mem in self.stagger
-        with torch.inference_mode(), self.autocast():
-            with self.clock.stage("encode"):
-                image, box = self._prepare(frame)
-                features = self.network.encode_key(image)
-            probs = None
-            if self.slots.active:
-                grid = features.key.shape[-2:]
-                with self.clock.stage("read"):
-                    readout = self.bank.read(features.key.flatten(2)[0], features.selection.flatten(2)[0]).values
-                with self.clock.stage("decode"):
-                    last = F.adaptive_avg_pool2d(self.last_probs[None, 1:], grid)[0]
-                    probs, hidden = self.network.segment(
-                        features, readout.view(len(self.slots.active), -1, *grid), self.hidden, last, self.objects.read(), update
-                    )
-                    if hidden is not None:
-                        self.hidden = hidden
-                    probs = probs.float()
-            if new:
-                probs = self._add_given(probs, new_mask, new)
-                self._add_hidden(len(new), features)
-                self.objects.add_objects(len(new))
-            self.last_probs = probs
-            if is_mem:
-                with self.clock.stage("memorize"):
-                    self._memorise(index, image, features, probs[1:])
-            return self._output(probs, box)
+    def _updates(self, index: int, is_mem: bool, is_last: bool) -> tuple[bool, bool]:
+        # every memorised frame deep-updates; the decoder at the staggered offsets
+        return True, not is_last and index - self.last_mem in self.stagger
 
-    def _memorise(self, index: int, image: torch.Tensor, features: CutieFeatures, masks: torch.Tensor) -> None:
-        values, self.hidden, summaries = self.network.encode_mask(image, features, masks, self.hidden)
+    def _decode(self, readout: torch.Tensor, features: CutieFeatures, image: torch.Tensor, update: bool) -> torch.Tensor:
+        last = F.adaptive_avg_pool2d(self.last_probs[None, 1:], readout.shape[-2:])[0]
+        probs, hidden = self.network.segment(features, readout, self.hidden, last, self.objects.read(), update)
+        if hidden is not None:
+            self.hidden = hidden
+        return probs.float()
+
+    def _add_given(self, probs, new_mask, new) -> torch.Tensor:
+        self.objects.add_objects(len(new))
+        return super()._add_given(probs, new_mask, new)
+
+    def _output(self, probs: torch.Tensor, box: Box) -> torch.Tensor:
+        self.last_probs = probs  # the next frame's previous masks
+        return super()._output(probs, box)
+
+    def _memorise(self, index: int, image: torch.Tensor, features: CutieFeatures, masks: torch.Tensor, deep_update: bool) -> None:
+        values, hidden, summaries = self.network.encode_mask(image, features, masks, self.hidden, deep_update)
+        if hidden is not None:
+            self.hidden = hidden
         self.objects.write(summaries)
         self.last_mem = index
-        grid = values.shape[-2:]
-        keys = features.key.flatten(2).expand(masks.shape[0], -1, -1)
-        on_grid = F.adaptive_avg_pool2d(masks[None], grid)[0].flatten(1)
-        self.bank.write(
-            index, keys, values.flatten(2), on_grid,
-            shrinkage=features.shrinkage.flatten(), selection=features.selection.flatten(2)[0],
-        )
+        self._write(index, features, values, masks)
 
     def _net_size(self, height: int, width: int) -> tuple[int, int]:
         # the official reader only ever shrinks a frame

@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 
 from methods.memory.consolidation import WorkingLongTermMemory
+from vosbench.errors import VosbenchError
+from vosbench.registry import Param
 
 PERMANENT = ("first", "none")
 
@@ -46,3 +48,24 @@ class FifoMemory(WorkingLongTermMemory):
             self._use, self._life = self._use[columns], self._life[columns]
             if self._shrinkage is not None:
                 self._shrinkage = self._shrinkage[columns]
+
+
+# Registered parameters of the policy beside ``mem_every`` and ``top_k``, for every method
+# that offers it; the defaults are Cutie's official eval_config.yaml settings.
+FIFO_PARAMS = (
+    Param("max_mem_frames", 5, "FIFO memory's capacity in frames, the permanent first frame included"),
+    Param("permanent", "first", "FIFO memory: the first frame written stays for the whole video (first) or is evicted like any (none)", choices=PERMANENT),
+)
+
+
+def fifo_memory(config: dict, method: str) -> FifoMemory:
+    """The policy from ``config``'s ``mem_every``, ``top_k`` and ``FIFO_PARAMS`` values;
+    a bad value is one error line naming ``method``'s parameter."""
+    for name in ("mem_every", "top_k", "max_mem_frames"):
+        value = config[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise VosbenchError(f"{method}: parameter {name} must be a positive integer, got {value!r}")
+    try:
+        return FifoMemory(config["mem_every"], config["top_k"], config["max_mem_frames"], config["permanent"])
+    except ValueError as error:
+        raise VosbenchError(f"{method}: {error}") from None
