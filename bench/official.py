@@ -372,7 +372,8 @@ def official_cutie(checkout: Path, frames: list[np.ndarray], mask: np.ndarray):
     on frame 0, ``end`` at the last), float32, eval_config.yaml defaults (top-30, memory
     every 5th frame, 5 frames with the first permanent, 5 staggered sensory updates, no
     long-term memory). Its reader shrinks only frames whose short side exceeds 480
-    (none here). ``omegaconf`` (imported for type hints only) is a stand-in."""
+    (none here). ``omegaconf`` (imported for type hints only) is a stand-in; its trunks'
+    ImageNet loading is skipped."""
     if not (checkout / "cutie" / "inference" / "inference_core.py").is_file():
         raise SystemExit(f"{checkout}: no cutie/inference/inference_core.py; give --cutie a checkout of hkchengrex/Cutie")
     omegaconf = types.ModuleType("omegaconf")
@@ -380,6 +381,10 @@ def official_cutie(checkout: Path, frames: list[np.ndarray], mask: np.ndarray):
     with tempfile.TemporaryDirectory() as scratch, checkout_on_path(checkout), on_cpu(), torch.inference_mode():
         sys.modules.setdefault("omegaconf", omegaconf)
         from conformance import write_checkpoint
+        from cutie.model.utils import resnet
+
+        # its trunks load ImageNet weights before the checkpoint replaces them: nothing to load
+        resnet.load_weights_add_extra_dim = lambda *args, **kwargs: None
         from cutie.inference.inference_core import InferenceCore
         from cutie.model.cutie import CUTIE
 
