@@ -304,3 +304,18 @@ def test_training_free_run_records_the_fifo_tiers(tmp_path):
         assert (frames["stored_features"] == frames["working_features"]).all()
         assert frames["permanent_features"].tolist() == [24 if permanent == "first" else 0] * 8
         assert frames["object_features"].isna().all()  # the weightless mode has no object memory
+
+
+def test_run_records_the_object_and_sensory_memories(tmp_path, checkpoint):
+    from vosbench.data import open_dataset
+    from vosbench.run import MethodChoice, RunConfig, load_run, run as run_dataset
+
+    data = open_dataset("synthetic", tmp_path / "data", layout="davis", videos=1, frames=5, objects=2, size="48x64")
+    choice = MethodChoice.of("cutie", {"mem_every": 2, "max_mem_frames": 2}, checkpoint=str(checkpoint))
+    run_dataset(RunConfig((choice,)), data, tmp_path / "run")
+    frames = load_run(tmp_path / "run").frames.sort_values("frame")
+    # 3x4 grid, 2 objects: frames 0 and 2 written (4 is last); the FIFO keeps frame 0 and the newest
+    assert frames["working_features"].tolist() == [24, 24, 48, 48, 48]
+    assert frames["permanent_features"].tolist() == [24] * 5
+    assert frames["object_features"].tolist() == [32] * 5  # 16 summaries per object, accumulated
+    assert frames["sensory_features"].tolist() == [24] * 5
