@@ -269,6 +269,19 @@ def test_frames_are_only_shrunk(checkpoint):
         assert probs.shape == (2, 3, 75, 100) and tiers[0]["working"] == grid
 
 
+@pytest.mark.parametrize("long_term", [False, True], ids=["fifo", "long-term"])
+def test_bfloat16_autocast_runs(checkpoint, long_term):
+    frames, mask = small_video((48, 80), frames=4)
+    settings = {"resize_short": None, "mem_every": 1, "long_term": long_term, "max_mid_term_frames": 2,
+                "min_mid_term_frames": 1, "num_prototypes": 8, "buffer_tokens": 0}
+    probs, tiers, counts = run(build(settings, str(checkpoint), dtype=torch.bfloat16), frames, {0: mask}, {1: 0, 2: 0})
+    assert np.isfinite(probs).all()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-3)
+    # 3x5 grid: FIFO of 5 frames; long-term: two consolidations of 8 prototypes
+    assert tiers[-1] == ({"working": 15, "long_term": 16} if long_term else {"working": 45, "permanent": 15})
+    assert counts == [1, 2, 3, 3]
+
+
 # --- the FIFO under other networks, and in the run's records -----------------------
 
 
