@@ -1,4 +1,4 @@
-"""The official STCN, SwiftNet, SWEM and XMem code timed on this machine, on the same frames and weights as ours.
+"""The official STCN, SwiftNet, SWEM, XMem and Cutie code timed on this machine, on the same frames and weights as ours.
 
 Issue 8 asks for our methods to be faster than the official pipelines "compared at the
 same time of day": this runs checkouts of hkchengrex/STCN and lmm077/SWEM (never
@@ -36,7 +36,9 @@ XMem is driven as its ``eval.py`` drives it (``InferenceCore.step`` with the giv
 on frame 0, then every frame, ``end`` at the last), with its eval.py memory defaults;
 its trunks' ImageNet loading is skipped (the checkpoint replaces those weights).
 
-    python bench/official.py [--stcn CHECKOUT] [--swem CHECKOUT] [--xmem CHECKOUT] [--sequence blackswan] [--frames 8] [--threads 2]
+Cutie is driven as its ``eval_vos.py`` drives it (``official_cutie``), the small model.
+
+    python bench/official.py [--stcn CHECKOUT] [--swem CHECKOUT] [--xmem CHECKOUT] [--cutie CHECKOUT] [--sequence blackswan] [--frames 8] [--threads 2]
 """
 
 from __future__ import annotations
@@ -324,6 +326,83 @@ def official_xmem(checkout: Path, frames: list[np.ndarray], mask: np.ndarray):
         return list(np.diff(starts)), np.stack(probs)
 
 
+class Config(dict):
+    """Attribute access to a nested dict, as the official Cutie reads its hydra config."""
+
+    def __getattr__(self, name):
+        try:
+            value = self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+        return Config(value) if isinstance(value, dict) else value
+
+
+def cutie_config() -> Config:
+    """The official small model (config/model/small.yaml over base.yaml) and the
+    eval_config.yaml defaults that the network and the inference core read."""
+    attention = {"add_pe_to_qkv": [True, True, False]}
+    model = {
+        "pixel_mean": list(IMAGENET_MEAN), "pixel_std": list(IMAGENET_STD), "pixel_dim": 256, "key_dim": 64,
+        "value_dim": 256, "sensory_dim": 256, "embed_dim": 256,
+        "pixel_encoder": {"type": "resnet18", "ms_dims": [256, 128, 64]},
+        "mask_encoder": {"type": "resnet18", "final_dim": 256},
+        "pixel_pe_scale": 32, "pixel_pe_temperature": 128,
+        "object_transformer": {
+            "embed_dim": 256, "ff_dim": 2048, "num_heads": 8, "num_blocks": 3, "num_queries": 16,
+            "read_from_pixel": {**attention, "input_norm": False, "input_add_pe": False},
+            "read_from_past": attention, "read_from_memory": attention,
+            "read_from_query": {**attention, "output_norm": False},
+            "query_self_attention": attention, "pixel_self_attention": attention,
+        },
+        "object_summarizer": {"embed_dim": 256, "num_summaries": 16, "add_pe": True},
+        "aux_loss": {"sensory": {"enabled": True, "weight": 0.01}, "query": {"enabled": True, "weight": 0.01}},
+        "mask_decoder": {"up_dims": [256, 128, 128]},
+    }
+    long_term = {"count_usage": True, "max_mem_frames": 10, "min_mem_frames": 5, "num_prototypes": 128,
+                 "max_num_tokens": 10000, "buffer_tokens": 2000}
+    return Config({"model": model, "top_k": 30, "mem_every": 5, "stagger_updates": 5, "max_mem_frames": 5,
+                   "use_long_term": False, "long_term": long_term, "chunk_size": -1, "save_aux": False,
+                   "flip_aug": False, "max_internal_size": -1, "amp": False})
+
+
+def official_cutie(checkout: Path, frames: list[np.ndarray], mask: np.ndarray):
+    """Seconds per frame (frame 0 included, as the first entry) and the official
+    foreground probabilities [T, H, W] of a one-object video: the small model driven as
+    its ``eval_vos.py`` drives it (``InferenceCore.step`` with the index mask and its id
+    on frame 0, ``end`` at the last), float32, eval_config.yaml defaults (top-30, memory
+    every 5th frame, 5 frames with the first permanent, 5 staggered sensory updates, no
+    long-term memory). Its reader shrinks only frames whose short side exceeds 480
+    (none here). ``omegaconf`` (imported for type hints only) is a stand-in; its trunks'
+    ImageNet loading is skipped."""
+    if not (checkout / "cutie" / "inference" / "inference_core.py").is_file():
+        raise SystemExit(f"{checkout}: no cutie/inference/inference_core.py; give --cutie a checkout of hkchengrex/Cutie")
+    omegaconf = types.ModuleType("omegaconf")
+    omegaconf.DictConfig = dict
+    with tempfile.TemporaryDirectory() as scratch, checkout_on_path(checkout), on_cpu(), torch.inference_mode():
+        sys.modules.setdefault("omegaconf", omegaconf)
+        from conformance import write_checkpoint
+        from cutie.model.utils import resnet
+
+        # its trunks load ImageNet weights before the checkpoint replaces them: nothing to load
+        resnet.load_weights_add_extra_dim = lambda *args, **kwargs: None
+        from cutie.inference.inference_core import InferenceCore
+        from cutie.model.cutie import CUTIE
+
+        config = cutie_config()
+        network = CUTIE(config).eval()
+        network.load_weights(torch.load(write_checkpoint("cutie", Path(scratch) / "cutie.pth"), weights_only=True))
+        processor = InferenceCore(network, cfg=config)
+        given = torch.from_numpy(mask.astype(np.int64))
+        starts, probs = [], []
+        for t, frame in enumerate(frames):
+            starts.append(time.perf_counter())
+            rgb = torch.from_numpy(np.array(frame)).permute(2, 0, 1).float() / 255
+            prob = processor.step(rgb, given if t == 0 else None, [1] if t == 0 else None, end=t == len(frames) - 1)
+            probs.append(prob[1].numpy())
+        starts.append(time.perf_counter())
+        return list(np.diff(starts)), np.stack(probs)
+
+
 def ours(name: str, frames: list[np.ndarray], mask: np.ndarray) -> tuple[list[float], np.ndarray]:
     """Our seconds per frame and foreground probabilities [T, H, W], from one timed pass."""
     foreground = []
@@ -336,7 +415,9 @@ def mask_agreement(a: np.ndarray, b: np.ndarray) -> float:
     return float(((a > 0.5) == (b > 0.5)).mean())
 
 
-OFFICIAL = {"stcn": official_stcn, "swiftnet": official_swiftnet, "swem": official_swem, "xmem": official_xmem}
+OFFICIAL = {
+    "stcn": official_stcn, "swiftnet": official_swiftnet, "swem": official_swem, "xmem": official_xmem, "cutie": official_cutie,
+}
 
 
 def compare(name: str, checkout: Path, frames: list[np.ndarray], mask: np.ndarray) -> dict:
@@ -362,6 +443,7 @@ def main() -> None:
     parser.add_argument("--swiftnet", type=Path, help="a checkout of haochenheheda/SwiftNet")
     parser.add_argument("--swem", type=Path, help="a checkout of lmm077/SWEM")
     parser.add_argument("--xmem", type=Path, help="a checkout of hkchengrex/XMem")
+    parser.add_argument("--cutie", type=Path, help="a checkout of hkchengrex/Cutie")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "davis2016-val")
     parser.add_argument("--sequence", default="blackswan")
     parser.add_argument("--frames", type=int, default=8)
@@ -369,7 +451,7 @@ def main() -> None:
     args = parser.parse_args()
     checkouts = {name: getattr(args, name) for name in OFFICIAL if getattr(args, name)}
     if not checkouts:
-        parser.error("give at least one checkout: --stcn, --swiftnet, --swem, --xmem")
+        parser.error("give at least one checkout: --stcn, --swiftnet, --swem, --xmem, --cutie")
     torch.set_num_threads(args.threads)
     frames, mask = frame_time.load_sequence(args.data, args.sequence, args.frames)
     print(f"{args.sequence} {mask.shape[0]}x{mask.shape[1]}, {args.threads} threads, median over frames 1..{args.frames - 1}")

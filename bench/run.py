@@ -15,7 +15,7 @@ does fewer multiplications for the same result, so a stage's GFLOP/s can exceed 
 convolution reference.
 
     python bench/run.py [--quick] [--out bench/results/<timestamp>] [--device cpu|cuda] [--threads 2]
-        [--official stcn=PATH] [--official swiftnet=PATH] [--official swem=PATH] [--official xmem=PATH]
+        [--official stcn=PATH] [--official swiftnet=PATH] [--official swem=PATH] [--official xmem=PATH] [--official cutie=PATH]
         [--reference-evaluator davis2017-evaluation=PATH] [--reference-evaluator vos-benchmark=PATH]
         [--reference-python PYTHON]
 
@@ -57,7 +57,7 @@ from methods.base import STAGES  # noqa: E402
 from vosbench.atomic import atomic_dir  # noqa: E402
 from vosbench.telemetry.environment import environment as machine_environment  # noqa: E402
 
-METHODS = ("stcn", "swiftnet", "swem", "xmem")
+METHODS = ("stcn", "swiftnet", "swem", "xmem", "cutie")
 # Official code as released, float32, 2 threads, DAVIS 480p, median s/frame (issue 8).
 OFFICIAL_S_PER_FRAME = {"stcn": 1.24, "swiftnet": 0.43, "swem": 1.48}
 OFFICIAL_LABEL = "official, measured earlier on this machine (issue 8)"

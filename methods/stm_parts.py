@@ -29,12 +29,13 @@ class FrameFeatures(NamedTuple):
 
 
 class ResBlock(nn.Module):
-    """conv2(relu(conv1(relu(x)))) + skip; skip is x itself, or a 3x3 conv of x when the
-    channel counts differ (never relu(x))."""
+    """conv2(relu(conv1(relu(x)))) + skip; skip is x itself, or a conv of x when the
+    channel counts differ (never relu(x)): 3x3 in the STM family, 1x1 in Cutie
+    (``skip_kernel``)."""
 
-    def __init__(self, cin: int, cout: int):
+    def __init__(self, cin: int, cout: int, skip_kernel: int = 3):
         super().__init__()
-        self.downsample = nn.Conv2d(cin, cout, 3, padding=1) if cin != cout else None
+        self.downsample = nn.Conv2d(cin, cout, skip_kernel, padding=skip_kernel // 2) if cin != cout else None
         self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
         self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
 
@@ -172,10 +173,13 @@ def other_objects(masks: torch.Tensor) -> torch.Tensor:
 class KeyProjection(nn.Module):
     """The key (3x3 conv of f16); with ``terms`` also XMem's similarity terms: the
     shrinkage ``d_proj(f16)^2 + 1`` (1 channel, >= 1) and the selection
-    ``sigmoid(e_proj(f16))`` (key_dim channels, in (0, 1))."""
+    ``sigmoid(e_proj(f16))`` (key_dim channels, in (0, 1)). With ``mid`` (Cutie) the
+    three convolutions read a 1x1 projection ``pix_feat_proj`` of f16 to ``mid`` channels."""
 
-    def __init__(self, cin: int, key_dim: int, terms: bool = False):
+    def __init__(self, cin: int, key_dim: int, terms: bool = False, mid: int | None = None):
         super().__init__()
+        self.pix_feat_proj = None if mid is None else nn.Conv2d(cin, mid, 1)
+        cin = cin if mid is None else mid
         self.key_proj = nn.Conv2d(cin, key_dim, 3, padding=1)
         if terms:
             self.d_proj = nn.Conv2d(cin, 1, 3, padding=1)
@@ -186,18 +190,23 @@ class KeyProjection(nn.Module):
 
     def with_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(key, shrinkage, selection) of f16 ``x``."""
+        if self.pix_feat_proj is not None:
+            x = self.pix_feat_proj(x)
         return self.key_proj(x), self.d_proj(x) ** 2 + 1, torch.sigmoid(self.e_proj(x))
 
 
 class UpsampleBlock(nn.Module):
-    def __init__(self, skip_channels: int, up_channels: int, out_channels: int):
+    """ResBlock(skip_conv(skip) + bilinear upsampling of ``up``). Cutie projects its skips
+    beforehand (``skip_channels`` None: no ``skip_conv``) and skips with 1x1 convs."""
+
+    def __init__(self, skip_channels: int | None, up_channels: int, out_channels: int, skip_kernel: int = 3):
         super().__init__()
-        self.skip_conv = nn.Conv2d(skip_channels, up_channels, 3, padding=1)
-        self.out_conv = ResBlock(up_channels, out_channels)
+        self.skip_conv = None if skip_channels is None else nn.Conv2d(skip_channels, up_channels, 3, padding=1)
+        self.out_conv = ResBlock(up_channels, out_channels, skip_kernel)
 
     def forward(self, skip: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
         # the skip is the frame's (batch 1) and broadcasts over the objects
-        x = self.skip_conv(skip)
+        x = skip if self.skip_conv is None else self.skip_conv(skip)
         return self.out_conv(x + F.interpolate(up, size=x.shape[-2:], mode="bilinear", align_corners=False))
 
 
@@ -223,15 +232,19 @@ class Decoder(nn.Module):
         return F.interpolate(logit, size=out_size, mode="bilinear", align_corners=False)[:, 0]
 
 
+def aggregate_logits(p: torch.Tensor, dim: int = 0) -> torch.Tensor:
+    """Odds logits ln(e / (1 - e)) of [prod(1 - p), p_1..p_K] along ``dim`` (clamped to
+    [1e-7, 1 - 1e-7]): per-object probabilities [K, ...] -> [K + 1, ...], background first."""
+    e = torch.cat([torch.prod(1 - p, dim=dim, keepdim=True), p], dim=dim).clamp(1e-7, 1 - 1e-7)
+    return torch.log(e / (1 - e))
+
+
 def aggregate(p: torch.Tensor) -> torch.Tensor:
     """STM's soft aggregation: per-object probabilities [K, ...] -> [K + 1, ...] summing
-    to 1, background first.
-
-    Odds logits ln(e / (1 - e)) of [prod(1 - p), p_1..p_K] (clamped to [1e-7, 1 - 1e-7])
-    go through a softmax; for one object this sharpens p to p^2 / (p^2 + (1 - p)^2).
+    to 1, background first: the softmax of ``aggregate_logits``; for one object this
+    sharpens p to p^2 / (p^2 + (1 - p)^2).
     """
-    e = torch.cat([torch.prod(1 - p, dim=0, keepdim=True), p], dim=0).clamp(1e-7, 1 - 1e-7)
-    return torch.softmax(torch.log(e / (1 - e)), dim=0)
+    return torch.softmax(aggregate_logits(p), dim=0)
 
 
 VALUE_CONV1 = "value_encoder.conv1.weight"

@@ -46,6 +46,9 @@ def synthetic_state_dict(method: str) -> dict[str, torch.Tensor]:
     constants = s.get("constant_buffers_left_at_init") or {
         k: v for k, v in s.get("buffers_kept_at_initial_value", {}).items() if k != "shape"
     }
+    # Cutie's spec gives each constant buffer as {shape, formula, values}
+    if isinstance(s.get("constant_buffers"), dict):
+        constants.update({k: v["values"] for k, v in s["constant_buffers"].items()})
     state = {}
     for name, shape in s["state_dict"]:
         if name in constants:

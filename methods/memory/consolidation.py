@@ -14,8 +14,9 @@ and one to its age (``life``); usage = use / life.
 - Consolidation, after a write that fills working memory to ``max_mid_term_frames``
   frames: first, if long-term memory holds at least ``max_long_term_elements -
   num_prototypes`` entries, its entries with usage at or below the (excess)-th smallest
-  are removed; then the candidates (working memory less its first frame, never
-  consolidated, and its newest ``min_mid_term_frames - 1`` frames) give their
+  are removed, down to ``max_long_term_elements - num_prototypes - buffer_tokens``
+  (``buffer_tokens`` is Cutie's headroom, 0 in XMem, so removal is rarer); then the
+  candidates (working memory less its first frame, never consolidated, and its newest ``min_mid_term_frames - 1`` frames) give their
   ``num_prototypes`` most-used positions as prototypes: their keys, and values and
   shrinkage re-estimated by a softmax read over all candidates (no top-k) with the
   prototypes as queries. The candidates leave working memory; the prototypes join
@@ -72,6 +73,7 @@ class WorkingLongTermMemory(MemoryPolicy):
         min_mid_term_frames: int = 5,
         num_prototypes: int = 128,
         max_long_term_elements: int = 10000,
+        buffer_tokens: int = 0,
     ):
         for name, value in (
             ("every", every),
@@ -88,9 +90,12 @@ class WorkingLongTermMemory(MemoryPolicy):
             raise ValueError(
                 f"min_mid_term_frames ({min_mid_term_frames}) must be below max_mid_term_frames ({max_mid_term_frames})"
             )
-        if max_long_term_elements < num_prototypes:
+        if isinstance(buffer_tokens, bool) or not isinstance(buffer_tokens, int) or buffer_tokens < 0:
+            raise ValueError(f"buffer_tokens must be a non-negative integer, got {buffer_tokens!r}")
+        if max_long_term_elements < num_prototypes + buffer_tokens:
             raise ValueError(
-                f"max_long_term_elements ({max_long_term_elements}) must hold at least num_prototypes ({num_prototypes})"
+                f"max_long_term_elements ({max_long_term_elements}) must hold at least num_prototypes ({num_prototypes}) "
+                f"plus buffer_tokens ({buffer_tokens})"
             )
         self.every = every
         self.top_k = top_k
@@ -100,6 +105,7 @@ class WorkingLongTermMemory(MemoryPolicy):
         self.min_mid_term_frames = min_mid_term_frames
         self.num_prototypes = num_prototypes
         self.max_long_term_elements = max_long_term_elements
+        self.buffer_tokens = buffer_tokens
         self.reset(0)
 
     # --- state -------------------------------------------------------------------
@@ -202,7 +208,7 @@ class WorkingLongTermMemory(MemoryPolicy):
         self._last_write = index
         if self.long_term and self.size() - self._long >= self.max_mid_term_frames * n:
             if self._long >= self.max_long_term_elements - self.num_prototypes:
-                self._remove(index, self.max_long_term_elements - self.num_prototypes)
+                self._remove(index, self.max_long_term_elements - self.num_prototypes - self.buffer_tokens)
             self._consolidate(index)
 
     def _remove(self, index: int, limit: int) -> None:
@@ -267,6 +273,8 @@ class WorkingLongTermMemory(MemoryPolicy):
         q = query[0] if query.dim() == 3 else query
         if self._keys is None:
             raise ValueError("read from an empty memory")
+        if not self.long_term:  # usage only ranks entries for consolidation and removal
+            return Readout(read_values(self._keys, self._values, q, "l2", self.top_k, self._shrinkage, selection).to(self._values.dtype))
         usage = torch.zeros(self.size(), dtype=torch.float32, device=q.device)
         out = read_values(self._keys, self._values, q, "l2", self.top_k, self._shrinkage, selection, usage)
         counted = slice(0, None) if self.count_usage else slice(self._long, None)
@@ -316,6 +324,7 @@ def working_long_term_memory(config: dict, method: str) -> WorkingLongTermMemory
             min_mid_term_frames=integer("min_mid_term_frames"),
             num_prototypes=integer("num_prototypes"),
             max_long_term_elements=integer("max_long_term_elements"),
+            buffer_tokens=config.get("buffer_tokens", 0),  # Cutie's; XMem has none
         )
     except ValueError as error:
         raise VosbenchError(f"{method}: {error}") from None

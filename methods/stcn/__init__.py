@@ -9,6 +9,7 @@ from methods.base import Method
 from methods.fast_inference import FAST_CONV, fast_conv_setting
 from methods.frames import parse_size
 from methods.memory.consolidation import MEMORY_PARAMS, working_long_term_memory
+from methods.memory.fifo import FIFO_PARAMS, fifo_memory
 from methods.memory.periodic import PeriodicBank
 from vosbench.errors import VosbenchError
 from methods.training_free import training_free, training_free_params
@@ -28,8 +29,13 @@ PARAMS = (
     Param("mem_every", 5, "memorise every n-th frame (and each frame where an object is given)"),
     Param("top_k", 20, "stored positions each query position reads (top-k softmax)"),
     Param("max_frames", None, "periodic bank's capacity in frames; evicts the oldest frame that is not a given one (None: unbounded)"),
-    Param("memory", "periodic", "memory policy: the periodic bank, or XMem's working/long-term memory (its parameters below)", choices=("periodic", "xmem")),
+    Param(
+        "memory", "periodic",
+        "memory policy: the periodic bank, XMem's working/long-term memory or Cutie's FIFO with a permanent first frame (their parameters below)",
+        choices=("periodic", "xmem", "fifo"),
+    ),
     *MEMORY_PARAMS[2:],  # XMem's own; mem_every and top_k are the ones above
+    *FIFO_PARAMS,
     Param("input_size", None, "resize frames to HxW (bicubic) before the network (None: as they are)"),
     Param("resize_short", None, "resize frames to this short side, 480 in the official YouTube-VOS script (None: as they are)"),
     FAST_CONV,
@@ -51,6 +57,10 @@ def build(config: dict, checkpoint: str | None = None, device: str = "cpu", dtyp
         if config["max_frames"] is not None:
             raise VosbenchError("stcn: max_frames is the periodic bank's capacity; with memory=xmem, size it with max_mid_term_frames")
         memory = working_long_term_memory(config, "stcn")
+    elif config["memory"] == "fifo":
+        if config["max_frames"] is not None:
+            raise VosbenchError("stcn: max_frames is the periodic bank's capacity; with memory=fifo, size it with max_mem_frames")
+        memory = fifo_memory(config, "stcn")
     elif config["memory"] == "periodic":
         memory = PeriodicBank(
             every=_positive(config, "mem_every"),
@@ -59,7 +69,7 @@ def build(config: dict, checkpoint: str | None = None, device: str = "cpu", dtyp
             max_frames=_positive(config, "max_frames", allow_none=True),
         )
     else:
-        raise VosbenchError(f"stcn: parameter memory must be periodic or xmem, got {config['memory']!r}")
+        raise VosbenchError(f"stcn: parameter memory must be periodic, xmem or fifo, got {config['memory']!r}")
     if checkpoint is None:
         return training_free(config, memory, device, dtype)
     input_size = parse_size(config["input_size"], "input_size")

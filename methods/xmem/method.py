@@ -57,11 +57,7 @@ class XMemMethod(STCNMethod):
             return self.slots.background()
         # the official schedule: decided before segmenting
         is_mem = not is_last and (bool(new) or self.bank.wants(index, is_last))
-        if self.deep_update_every < 0:
-            deep_update = is_mem
-        else:
-            deep_update = not is_last and index - self.last_deep_update >= self.deep_update_every
-        normal_update = not is_last and (self.deep_update_every >= 0 or not deep_update)
+        deep_update, normal_update = self._updates(index, is_mem, is_last)
         with torch.inference_mode(), self.autocast():
             with self.clock.stage("encode"):
                 image, box = self._prepare(frame)
@@ -72,12 +68,7 @@ class XMemMethod(STCNMethod):
                 with self.clock.stage("read"):
                     readout = self.bank.read(features.key.flatten(2)[0], features.selection.flatten(2)[0]).values
                 with self.clock.stage("decode"):
-                    p, hidden = self.network.segment(
-                        readout.view(len(self.slots.active), -1, *grid), self.hidden, features, normal_update, image.shape[-2:]
-                    )
-                    if hidden is not None:
-                        self.hidden = hidden
-                    probs = aggregate(p.float())
+                    probs = self._decode(readout.view(len(self.slots.active), -1, *grid), features, image, normal_update)
             if new:
                 probs = self._add_given(probs, new_mask, new)
                 self._add_hidden(len(new), features)
@@ -85,6 +76,23 @@ class XMemMethod(STCNMethod):
                 with self.clock.stage("memorize"):
                     self._memorise(index, image, features, probs[1:], deep_update)
             return self._output(probs, box)
+
+    def _updates(self, index: int, is_mem: bool, is_last: bool) -> tuple[bool, bool]:
+        """(deep update by the value encoder, update by the decoder) of the hidden state
+        at frame ``index``."""
+        if self.deep_update_every < 0:
+            deep_update = is_mem
+        else:
+            deep_update = not is_last and index - self.last_deep_update >= self.deep_update_every
+        return deep_update, not is_last and (self.deep_update_every >= 0 or not deep_update)
+
+    def _decode(self, readout: torch.Tensor, features: XMemFeatures, image: torch.Tensor, update: bool) -> torch.Tensor:
+        """Readout [K, Cv, h, w] -> aggregated probabilities [K + 1, H, W]; the decoder
+        updates the hidden state when ``update``."""
+        p, hidden = self.network.segment(readout, self.hidden, features, update, image.shape[-2:])
+        if hidden is not None:
+            self.hidden = hidden
+        return aggregate(p.float())
 
     def _add_hidden(self, count: int, features: XMemFeatures) -> None:
         channels = self.network.hidden_dim
@@ -99,6 +107,11 @@ class XMemMethod(STCNMethod):
             if hidden is not None:
                 self.hidden = hidden
             self.last_deep_update = index
+        self._write(index, features, values, masks)
+
+    def _write(self, index: int, features: XMemFeatures, values: torch.Tensor, masks: torch.Tensor) -> None:
+        """Values [K, Cv, h, w] of the frame with soft masks [K, H, W] into the bank, with
+        the key terms."""
         grid = values.shape[-2:]
         keys = features.key.flatten(2).expand(masks.shape[0], -1, -1)
         on_grid = F.adaptive_avg_pool2d(masks[None], grid)[0].flatten(1)

@@ -68,14 +68,16 @@ class HiddenGate(nn.Module):
 
 
 class HiddenUpdater(HiddenGate):
-    """The decoder's ``hidden_update``: the gate on the sum of 1x1 projections of the
-    decoder's features at 1/16, 1/8 and 1/4 (with the logit), area-averaged to 1/16."""
+    """The decoder's ``hidden_update``: the gate on the sum of 1x1 projections (to
+    ``mid`` channels) of the decoder's features at 1/16, 1/8 and 1/4 (with the logit),
+    area-averaged to 1/16. ``dims`` are XMem's; Cutie's ``sensory_update`` is the same
+    with its decoder's widths."""
 
-    def __init__(self, hidden_dim: int):
-        super().__init__(256, hidden_dim)
-        self.g16_conv = nn.Conv2d(512, 256, 1)
-        self.g8_conv = nn.Conv2d(256, 256, 1)
-        self.g4_conv = nn.Conv2d(257, 256, 1)
+    def __init__(self, hidden_dim: int, dims: tuple[int, int, int] = (512, 256, 257), mid: int = 256):
+        super().__init__(mid, hidden_dim)
+        self.g16_conv = nn.Conv2d(dims[0], mid, 1)
+        self.g8_conv = nn.Conv2d(dims[1], mid, 1)
+        self.g4_conv = nn.Conv2d(dims[2], mid, 1)
 
     def forward(self, g16: torch.Tensor, g8: torch.Tensor, g4: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         grid = g16.shape[-2:]

@@ -7,9 +7,11 @@ whole step on the device clock: CUDA events on a GPU, the monotonic clock on the
 Memory columns are bytes or feature-vector counts. A value that was not measured is
 null (with telemetry off; GPU fields without a GPU or NVML), never a made-up number;
 ``J`` and ``F`` (mean over the frame's scored objects) are NaN on unscored frames.
-A memory with tiers (XMem's) fills ``working_features``, ``long_term_features`` and
-``sensory_features`` (summed over objects; null for other memories) and names the
-step's consolidations and removals in ``memory_events`` (null when none).
+A memory with tiers (XMem's, Cutie's) fills ``working_features``, ``long_term_features``,
+``sensory_features``, ``permanent_features`` (the part of working memory never evicted)
+and ``object_features`` (Cutie's object summaries), summed over objects, null for the
+tiers a memory lacks, and names the step's consolidations and removals in
+``memory_events`` (null when none).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from methods.base import STAGES
 from vosbench.data.video import Video
 from vosbench.telemetry import FrameMeasure
 
-TIERS = ("working", "long_term", "sensory")
+TIERS = ("working", "long_term", "sensory", "permanent", "object")
 """Memory tiers with a column of stored features (null for a memory without them)."""
 
 COLUMNS: dict[str, str] = {
