@@ -16,9 +16,9 @@ and one to its age (``life``); usage = use / life.
   num_prototypes`` entries, its entries with usage at or below the (excess)-th smallest
   are removed, down to ``max_long_term_elements - num_prototypes - buffer_tokens``
   (``buffer_tokens`` is Cutie's headroom, 0 in XMem, so removal is rarer); then the
-  candidates (working memory less its first frame, never consolidated, and its newest ``min_mid_term_frames - 1`` frames) give their
-  ``num_prototypes`` most-used positions as prototypes: their keys, and values and
-  shrinkage re-estimated by a softmax read over all candidates (no top-k) with the
+  candidates (working memory less its first frame, never consolidated, and its newest
+  ``min_mid_term_frames - 1`` frames) give their ``num_prototypes`` most-used positions
+  as prototypes: their keys, and values and shrinkage re-estimated by a softmax read over all candidates (no top-k) with the
   prototypes as queries. The candidates leave working memory; the prototypes join
   long-term memory.
 - Each entry also keeps its share of each object (the written hard mask; for a
