@@ -209,6 +209,11 @@ def test_fifo_keeps_the_first_frame_and_the_newest():
     policy = FifoMemory(every=1, max_frames=2)
     fifo_frames(policy, 5)
     assert policy.tiers() == {"working": 12, "permanent": 6} and policy.stored_features() == [12]
+    # everything held per entry leaves with it: the bytes stay as the frames do
+    held = policy.nbytes()
+    fifo_frames(policy, 20)
+    keys, foreground = policy.foreground_entries()
+    assert keys.shape[1] == foreground.shape[1] == 12 and policy.nbytes() == held
     with pytest.raises(ValueError, match="permanent first frame"):
         FifoMemory(max_frames=1)
 

@@ -222,13 +222,17 @@ class WorkingLongTermMemory(MemoryPolicy):
             survivors = torch.nonzero(usage > cut).flatten()
         else:
             survivors = torch.arange(excess, before, device=self._keys.device)
-        kept = torch.cat([survivors, torch.arange(before, self.size(), device=self._keys.device)])
-        self._keys, self._values, self._foreground = self._keys[:, kept], self._values[:, kept], self._foreground[:, kept]
-        self._use, self._life = self._use[kept], self._life[kept]
-        if self._shrinkage is not None:
-            self._shrinkage = self._shrinkage[kept]
+        self._keep(torch.cat([survivors, torch.arange(before, self.size(), device=self._keys.device)]))
         self._long = len(survivors)
         self._events.append(MemoryEvent(index, "removal", before, self._long, before - self._long))
+
+    def _keep(self, entries: torch.Tensor) -> None:
+        """Keep only ``entries`` (indices, in order) of everything held per entry; the
+        working memory's selection is the caller's to cut."""
+        self._keys, self._values, self._foreground = self._keys[:, entries], self._values[:, entries], self._foreground[:, entries]
+        self._use, self._life = self._use[entries], self._life[entries]
+        if self._shrinkage is not None:
+            self._shrinkage = self._shrinkage[entries]
 
     def _consolidate(self, index: int) -> None:
         n, long = self._n, self._long

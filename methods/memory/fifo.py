@@ -43,11 +43,7 @@ class FifoMemory(WorkingLongTermMemory):
         kept = self._n if self.permanent == "first" else 0
         excess = self.size() - self.max_frames * self._n
         if excess > 0:  # drop the oldest frames after the permanent one
-            columns = torch.cat([torch.arange(kept), torch.arange(kept + excess, self.size())]).to(self._keys.device)
-            self._keys, self._values = self._keys[:, columns], self._values[:, columns]
-            self._use, self._life = self._use[columns], self._life[columns]
-            if self._shrinkage is not None:
-                self._shrinkage = self._shrinkage[columns]
+            self._keep(torch.cat([torch.arange(kept), torch.arange(kept + excess, self.size())]).to(self._keys.device))
 
 
 # Registered parameters of the policy beside ``mem_every`` and ``top_k``, for every method
