@@ -179,7 +179,7 @@ def test_method_labels_settings_and_checkpoints():
     for methods, settings, checkpoints, message in [
         (["stcn", "stcn"], [], [], "given twice"),
         (["stcn"], ["swem:num_bases=8"], [], "no --method labelled 'swem'"),
-        (["stcn", "swem"], ["mem_every=3"], [], "swem has no parameter 'mem_every'"),
+        (["stcn", "swem"], ["max_frames=3"], [], "swem has no parameter 'max_frames'"),
         (["stcn", "swem"], [], ["/a.pth"], "LABEL:PATH"),
         (["stcn"], ["top_k"], [], "name=value"),
         (["st cn"], [], [], "NAME@TAG"),

@@ -69,7 +69,7 @@ def test_labels_are_valid_run_labels_for_every_kind_of_value():
         (["swem"], ["adaptive=yes,maybe"], [], [], "cannot read 'maybe'"),
         (["swem"], ["num_bases=8,16"], ["num_bases=32"], [], "also a --grid axis"),
         (["swem"], ["num_bases=8,16"], ["stcn:top_k=3"], [], "'stcn' is not a chosen method"),
-        (["swem", "stcn"], ["num_bases=8"], ["mem_every=3"], [], "swem has no parameter 'mem_every'"),
+        (["swem", "stcn"], ["num_bases=8"], ["max_frames=3"], [], "swem has no parameter 'max_frames'"),
         (["swem", "stcn"], ["num_bases=8"], [], ["/a.pth"], "METHOD:PATH"),
         # the method's own check, found by building the setting: top_l 64 > 16 bases
         (["swem"], ["num_bases=16,128"], [], [], "sweep setting swem@num_bases=16: swem: top_l \\(64\\) cannot exceed"),
@@ -83,5 +83,5 @@ def test_bad_grids_fail_with_one_line_before_anything_runs(methods, grid, settin
 
 
 def test_checkpoint_goes_to_its_method():
-    sweep = plan_sweep(["swem", "stcn"], ["num_bases=8", "mem_every=2"], ["swem:top_l=4"], ["stcn:/w/stcn.pth"])
-    assert [(c.label, c.checkpoint) for c in sweep.choices] == [("swem@num_bases=8", None), ("stcn@mem_every=2", "/w/stcn.pth")]
+    sweep = plan_sweep(["swem", "stcn"], ["num_bases=8", "max_frames=2"], ["swem:top_l=4"], ["stcn:/w/stcn.pth"])
+    assert [(c.label, c.checkpoint) for c in sweep.choices] == [("swem@num_bases=8", None), ("stcn@max_frames=2", "/w/stcn.pth")]

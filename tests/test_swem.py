@@ -246,6 +246,9 @@ def test_registry_and_settings(checkpoint):
     spec = registry.get("swem")
     assert spec.defaults() == {
         "num_bases": 128, "em_iters": 4, "tau": 0.05, "top_l": 64, "adaptive": True, "seed": 0, "input_size": "480x864", "fast_conv": True,
+        # XMem's memory, taken with memory=xmem, at its official defaults
+        "memory": "em_bases", "mem_every": 5, "top_k": 30, "long_term": True, "count_usage": True, "max_mid_term_frames": 10,
+        "min_mid_term_frames": 5, "num_prototypes": 128, "max_long_term_elements": 10000,
         "features": "pretrained", "tf_scales": "8+16", "tf_colour": 0.0, "tf_stride": 8, "tf_xy": 0.25, "tf_rff": 128, "tf_sigma": 0.1, "tf_gain": 32.0, "tf_guide": 0.05, "tf_const": 0.3,
     }
     config = spec.resolve({"input_size": "none", "num_bases": "96", "adaptive": "false"})
@@ -259,7 +262,8 @@ def test_registry_and_settings(checkpoint):
         ({"em_iters": 0}, "em_iters must be an integer >= 1"),
         ({"adaptive": "yes"}, "adaptive must be true or false"),
         ({"input_size": "big"}, "input_size"),
-        ({"mem_every": 5}, "no parameter 'mem_every'"),
+        ({"max_frames": 5}, "no parameter 'max_frames'"),
+        ({"memory": "xmem", "num_prototypes": 0}, "swem: parameter num_prototypes"),
     ):
         with pytest.raises(VosbenchError, match=message):
             build(settings, checkpoint)
