@@ -478,7 +478,8 @@ def redundancy_command(
 ) -> None:
     """Memory redundancy of a method's key features: SWEM's inter/intra-frame analyses with
     and without EM bases, SWEM's matching similarity, SwiftNet's variation, and the
-    redundancy of a periodic bank and of XMem's long-term prototypes over time."""
+    redundancy of a periodic bank, of XMem's long-term prototypes and of an object memory's
+    summaries (Cutie's) over time."""
     import torch
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table

@@ -344,3 +344,30 @@ def test_run_records_the_object_and_sensory_memories(tmp_path, checkpoint):
     assert frames["permanent_features"].tolist() == [24] * 5
     assert frames["object_features"].tolist() == [32] * 5  # 16 summaries per object, accumulated
     assert frames["sensory_features"].tolist() == [24] * 5
+
+
+def test_redundancy_of_the_pixel_keys_and_the_object_summaries(tmp_path, checkpoint):
+    from vosbench.data import open_dataset
+    from vosbench.redundancy.analysis import Settings
+    from vosbench.redundancy.run import RedundancyConfig, run_redundancy
+
+    data = open_dataset("synthetic", tmp_path / "data", layout="davis", videos=1, frames=5, objects=2, size="48x64")
+    config = RedundancyConfig("cutie", str(checkpoint), analysis=Settings(bases=4, bank_every=2))
+    tables = run_redundancy(config, data, tmp_path / "out", figures=False)
+    frames = tables.frames.set_index("frame")
+    assert tables.sequences["positions"].tolist() == [12]  # the 3x4 key grid
+    assert frames["object_written"].tolist() == [True, False, True, False, False]
+    assert frames["object_stored"].tolist() == [32] * 5  # 16 summaries per object
+
+    # recount from the summaries the method gives for the ground truth of frames 0 and 2
+    method = build({}, str(checkpoint))
+    video = data.video(data.sequences[0])
+    sums = 0
+    for t in (0, 2):
+        labels = video.info.objects.to_contiguous(video.gt_mask(t))
+        masks = (torch.from_numpy(labels)[None] == torch.arange(1, 3)[:, None, None]).float()
+        sums = sums + method.object_summaries(video.frame(t), masks).double().numpy()
+        values = sums[..., :-1] / (sums[..., -1:] + 1e-4)
+        units = values / np.linalg.norm(values, axis=-1, keepdims=True)
+        cosines = units @ units.transpose(0, 2, 1) - 2 * np.eye(16)  # not its own neighbour
+        assert frames.loc[t, "object_redundant"] == int((cosines.max(axis=-1) >= 0.9).sum())
