@@ -148,6 +148,9 @@ def methods_command() -> None:
         for param in spec.params or ():
             table.add_row(spec.name if first else "", param.name, repr(param.default), param.help)
             first = False
+        for family, values in spec.dataset_defaults.items():
+            shown = ", ".join(f"{name}={value!r}" for name, value in values.items())
+            table.add_row("", f"on {family} videos", shown, "the official evaluation's defaults for this dataset family (-d frames: generic)")
         if first:
             table.add_row(spec.name, "", "", spec.summary)
     Console().print(table)
@@ -305,11 +308,12 @@ def run_command(
     from vosbench.run import RunConfig, Shard, choose_methods, run
     from vosbench.run.progress import RichProgress
 
-    methods = choose_methods(method, settings, checkpoint)  # bad methods fail before any dataset is read
+    choose_methods(method, settings, checkpoint)  # bad methods fail before any dataset is read
     check_output_folder(out)
     interrupt_note(f"the sequences finished in {out} are kept; rerun the same command to resume")
     engine = _executor(executor, device, address, workers, cpus_per_task, gpus_per_task, sequences_per_task, retries)
     data = _open_data(dataset, root, split, sequences, mask)
+    methods = choose_methods(method, settings, checkpoint, data.family)  # with the dataset's own defaults
     config = RunConfig(
         methods, device, dtype, save_probs, max_frames, warmup, seed, telemetry, evaluate,
         Shard.parse(shard) if shard else None,
@@ -407,11 +411,12 @@ def sweep_command(
     from vosbench.sweep import plan_sweep, run_sweep
     from vosbench.sweep.tables import DIGITS, display_tables
 
-    plan = plan_sweep(method, grid, settings, checkpoint)  # bad values fail before any dataset is read
+    plan_sweep(method, grid, settings, checkpoint)  # bad values fail before any dataset is read
     check_output_folder(out)
     interrupt_note(f"the sequences finished in {out} are kept; rerun the same command to resume")
     engine = _executor(executor, device, address, workers, cpus_per_task, gpus_per_task, sequences_per_task, retries)
     data = _open_data(dataset, root, split, sequences, mask)
+    plan = plan_sweep(method, grid, settings, checkpoint, data.family)  # with the dataset's own defaults
     config = plan.config(
         device=device, dtype=dtype, max_frames=max_frames, warmup=warmup, seed=seed, telemetry=telemetry,
         evaluate=evaluate, shard=Shard.parse(shard) if shard else None,

@@ -44,6 +44,8 @@ def read_split(path: Path) -> list[str]:
 class DavisDataset(Dataset):
     """DAVIS ``year`` (2016 or 2017), one split, one resolution."""
 
+    family = "davis"
+
     def __init__(
         self,
         root: str | Path,

@@ -55,12 +55,16 @@ class FlatDataset(Dataset):
 class MoseDataset(FlatDataset):
     """MOSE v1 or v2, one split (``<root>/<split>``)."""
 
+    family = "mose"
+
     def __init__(self, root: str | Path, split: str = "valid", sequences: Iterable[str] | None = None) -> None:
         super().__init__(Path(root), Path(root) / split, f"mose-{split}", sequences)
 
 
 class LongVideoDataset(FlatDataset):
     """XMem's Long-Time Video set (``<root>`` holds JPEGImages and Annotations)."""
+
+    family = "ltv"
 
     def __init__(self, root: str | Path, sequences: Iterable[str] | None = None) -> None:
         super().__init__(Path(root), Path(root), "long-time-video", sequences)

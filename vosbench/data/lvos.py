@@ -58,6 +58,7 @@ class LvosDataset(Dataset):
     """LVOS (v1 or v2: the same layout), one split."""
 
     protocol = "lvos"
+    family = "lvos"
 
     def __init__(self, root: str | Path, split: str = "valid", sequences: Iterable[str] | None = None) -> None:
         self.root = Path(root)

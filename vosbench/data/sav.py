@@ -41,6 +41,7 @@ class SavDataset(Dataset):
     """SA-V ``val`` or ``test``."""
 
     protocol = "sav"
+    family = "sav"
 
     def __init__(self, root: str | Path, split: str = "val", sequences: Iterable[str] | None = None) -> None:
         self.root = Path(root)

@@ -108,6 +108,9 @@ class Dataset(ABC):
     synthetic: bool = False
     # the dataset's own scoring protocol, `vosbench eval --mode`'s default for it
     protocol: str = "davis"
+    # which of a method's per-dataset defaults apply (the registry's ``dataset_defaults``):
+    # davis, youtube, mose, lvos, ltv, sav, or generic for any other video
+    family: str = "generic"
 
     @property
     @abstractmethod

@@ -47,6 +47,7 @@ class YouTubeDataset(Dataset):
 
     prediction_layout = "youtube"
     protocol = "youtube"
+    family = "youtube"
 
     def __init__(
         self,

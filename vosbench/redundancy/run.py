@@ -72,7 +72,7 @@ def run_redundancy(
     """
     out = Path(out)
     spec = registry.get(config.features)
-    resolved = spec.resolve(config.settings)
+    resolved = spec.resolve(config.settings, dataset.family)
     method = spec.factory(resolved, checkpoint=config.checkpoint, device=config.device)
     manifest = {
         "features": config.features,
