@@ -91,9 +91,9 @@ def budget_command(
     fit_frames: Optional[int] = typer.Option(
         None, "--fit-frames", min=4, help="Fit on the frames before this one only, and check the prediction on the rest."
     ),
-    out: Optional[Path] = typer.Option(None, "--out", help="Folder for budget.csv (and check.csv); default RUN_DIR/budget."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for budget.csv, objects.csv (and check.csv); default RUN_DIR/budget."),
 ) -> None:
-    """Fit each method's memory and latency growth over frames and project long videos (README, Long videos)."""
+    """Fit each method's memory and latency growth over frames (and objects, across sequences) and project long videos (README, Long videos)."""
     from rich.table import Table
 
     from vosbench import budget
@@ -117,6 +117,19 @@ def budget_command(
             f"{row[f'frames_to_{gpus[0]:g}GiB_1080p']:.4g}", f"{row['step_ms_60min_1080p']:.4g}",
         )
     Console().print(view)
+    grown = budget.objects(table, gpus)
+    written.append(budget.write(grown, folder / "objects.csv"))
+    for row in grown.to_dict("records"):
+        if row["objects_growth"] == "objects not varied":
+            line = f"{row['method']}: every sequence has {row['objects_seen']} object(s): no fit in objects"
+        else:
+            line = (
+                f"{row['method']}: {row['objects_growth']} over {row['sequences']} sequences ({row['objects_seen']} objects); "
+                f"per object {row['level_per_object_bytes_per_pixel']:.4g} bytes/pixel held and "
+                f"{row['growth_per_object_bytes_per_pixel_frame']:.4g} bytes/pixel added per frame; "
+                f"{gpus[0]:g} GiB at 1080p with 10 objects after {row[f'frames_to_{gpus[0]:g}GiB_1080p_10obj']:.4g} frames"
+            )
+        Console().print(line, highlight=False, soft_wrap=True)
     if fit_frames is not None:
         checked = budget.check(run, fit_frames)
         written.append(budget.write(checked, folder / "check.csv"))
