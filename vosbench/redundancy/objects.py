@@ -14,47 +14,28 @@ neither stored nor redundant.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
 from methods.memory.object_memory import ObjectMemory
-from vosbench.redundancy.bank import THRESHOLD, count_redundant, nearest_other
-from vosbench.redundancy.histogram import CHUNK, Bins, Unit
+from vosbench.redundancy.bank import BankRedundancy, BankState, count_redundant, nearest_other
+from vosbench.redundancy.histogram import Unit
 
 AREA_EPS = 1e-4  # Cutie's reader divides each sum by its area plus this
 
 
-@dataclass(frozen=True)
-class ObjectMemoryState:
-    stored: int  # summaries over all objects (non-zero ones)
-    redundant: int  # of them, those with a near duplicate among their object's others
-
-    @property
-    def share(self) -> float:
-        return self.redundant / self.stored if self.stored else 0.0
-
-
-class ObjectSummaryRedundancy:
-    def __init__(self, bins: Bins, every: int = 5, threshold: float = THRESHOLD, chunk: int = CHUNK):
-        if every < 1:
-            raise ValueError(f"every must be >= 1, got {every}")
-        self.bins = bins
-        self.edge = bins.edge_index(threshold)
-        self.every = every
-        self.chunk = chunk
-        self.memory = ObjectMemory()
-        self.state = ObjectMemoryState(0, 0)
+class ObjectSummaryRedundancy(BankRedundancy):
+    """The bank's schedule and threshold; ``state`` counts summaries over all objects."""
 
     def start(self, num_objects: int) -> None:
+        super().start()
+        self.memory = ObjectMemory()
         self.memory.reset(num_objects)
-        self.state = ObjectMemoryState(0, 0)
 
     def step(self, index: int, summaries: np.ndarray, is_last: bool) -> bool:
         """Add frame ``index``'s summaries [K, Q, C + 1] if it is due; returns whether it
         was (``state`` is then new)."""
-        if index % self.every or is_last:
+        if not self.wants(index, is_last):
             return False
         self.memory.write(torch.from_numpy(np.ascontiguousarray(summaries, dtype=np.float32)))
         sums = self.memory.read().double().numpy()
@@ -66,5 +47,5 @@ class ObjectSummaryRedundancy:
             if len(vectors) > 1:
                 units = Unit.of(vectors)
                 redundant += count_redundant(units, nearest_other(units, self.chunk), self.bins, self.edge, self.chunk)
-        self.state = ObjectMemoryState(stored, redundant)
+        self.state = BankState(stored, redundant)
         return True
