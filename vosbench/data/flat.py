@@ -39,13 +39,8 @@ class FlatDataset(Dataset):
             raise VosbenchError(f"{frames_root}: no video folders in the frames folder")
         self._sequences = select_sequences(available, sequences, str(frames_root))
 
-    @property
-    def sequences(self) -> list[str]:
-        return list(self._sequences)
-
     def video(self, sequence: str) -> FileVideo:
-        if sequence not in self._sequences:
-            raise VosbenchError(f"{self.root}: {sequence!r} is not a video of {self.name}")
+        self._check_sequence(sequence)
         frames = list_images(self.folder / "JPEGImages" / sequence, (".jpg", ".jpeg"), "frames")
         gt = annotations_by_frame(self.folder / "Annotations" / sequence, frames)
         first = min(gt)
