@@ -4,15 +4,17 @@
 (``P``: the indices) or greyscale (``L``) PNG of bit depth 8 without interlacing, and
 ``None`` for everything else: other colour types or depths, interlacing, chunks it does
 not know to be harmless, a bad CRC, a truncated file or zlib stream, data of the wrong
-length, and files Pillow decodes faster (small or busy images). ``None`` means "let
-Pillow read it", so whatever it cannot vouch for keeps Pillow's result and Pillow's
-error.
+length. ``None`` means "let Pillow read it", so whatever it cannot vouch for keeps
+Pillow's result and Pillow's error.
 
 Where the time goes: inflating (zlib-ng's inflate is several times the system zlib's)
 and undoing the row filters. PNG's None, Sub and Up filters are plain (uint8, wrapping)
 running sums, along the row or down the columns, done with numpy; Paeth and Average
 rows are walked in Python from one nonzero filtered byte or edge of the row above to
-the next, which in a mask is a few steps a row (see ``_walk``).
+the next, which in a mask is a few steps a row (see ``_walk``). Files whose unfiltering
+would cost more that way than Pillow's whole decoding (small or busy images, Paeth or
+Average on many rows) have their inflated rows unfiltered by Pillow's own C code
+instead (``_unfilter_in_pillow``), so no file costs more than Pillow alone.
 """
 
 from __future__ import annotations
@@ -57,8 +59,8 @@ _CHUNK = 64 * 1024  # bytes inflated at a time: below glibc's threshold for mmap
 # about _FIXED_COST more per file than Pillow spends on its own per-file work,
 # inflating and the numpy passes about a third of Pillow's time per pixel, then each row
 # that needs the row above, each Paeth or Average row and each event of its walk (see
-# ``_walk``). Files that would cost more than Pillow's decoding are left to it: small
-# ones before inflating, busy ones as soon as the rows inflated so far cost too much.
+# ``_walk``). Files whose unfiltering would cost more than Pillow's decoding are
+# unfiltered by Pillow's C code after our inflating (which alone is cheaper than Pillow's).
 _FIXED_COST, _ROW_COST, _WALKED_ROW_COST, _EVENT_COST = 30_000, 300, 1_200, 400
 
 
@@ -67,19 +69,25 @@ def decode(data: bytes) -> np.ndarray | None:
     parsed = _parse(data)
     if parsed is None:
         return None
-    height, width, idat = parsed
-    budget = _budget(height, width)
-    if budget < 0:  # small: Pillow's per-file overhead is less than ours
-        return None
-    inflated = _inflate(idat, height, width, budget)
+    height, width, colour, idat = parsed
+    inflated = _inflate(idat, height, width)
     if inflated is None:
         return None
-    kinds, pixels, budget = inflated
-    return pixels if _unfilter(kinds, pixels, budget) else None
+    kinds, pixels = inflated
+    mode = "P" if colour == _PALETTE else "L"
+    budget = _budget(height, width) - _cost(kinds, pixels)
+    if budget < 0:  # cheaper in Pillow's C loop than in numpy and Python
+        return _unfilter_in_pillow(kinds, pixels, mode)
+    if _unfilter(kinds, pixels, budget):
+        return pixels
+    # walks longer than charged, or a filter type that does not exist, left the rows
+    # part-unfiltered: Pillow's decoder takes them inflated afresh (and reports the latter)
+    kinds, pixels = _inflate(idat, height, width)
+    return _unfilter_in_pillow(kinds, pixels, mode)
 
 
-def _parse(data: bytes) -> tuple[int, int, bytes] | None:
-    """(height, width, the IDAT data joined) of a file ``decode`` takes on, else None.
+def _parse(data: bytes) -> tuple[int, int, int, bytes] | None:
+    """(height, width, colour type, the IDAT data joined) of a file ``decode`` takes on, else None.
 
     Every chunk's CRC is checked, IDAT's included (Pillow skips those: a bad one only
     costs the fast path). Whatever follows IEND is never read, as by Pillow.
@@ -107,7 +115,7 @@ def _parse(data: bytes) -> tuple[int, int, bytes] | None:
     for kind, body in chunks[1:first]:
         if len(body) not in _HARMLESS.get(kind, {}).get(colour, ()):
             return None
-    return height, width, b"".join(body for _, body in chunks[first : last + 1])
+    return height, width, colour, b"".join(body for _, body in chunks[first : last + 1])
 
 
 def _chunks(data: bytes) -> list[tuple[bytes, memoryview]] | None:
@@ -131,16 +139,14 @@ def _chunks(data: bytes) -> list[tuple[bytes, memoryview]] | None:
         pos = end + 4
 
 
-def _inflate(stream: bytes, height: int, width: int, budget: int) -> tuple[np.ndarray, np.ndarray, int] | None:
-    """(filter type of each row, the filtered rows [H, W], the budget left) from the zlib
-    ``stream`` of the IDAT chunks; None unless it is complete, clean and exactly H rows of
-    1 + W bytes, and as soon as the rows inflated cost more than ``budget`` (``_cost``).
+def _inflate(stream: bytes, height: int, width: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(filter type of each row, the filtered rows [H, W]) from the zlib ``stream`` of
+    the IDAT chunks; None unless it is complete, clean and exactly H rows of 1 + W bytes.
 
     It is inflated a few dozen kilobytes at a time straight into the output array: one
     temporary of the whole image's size, allocated and freed per file, costs the kernel
     a fresh page for every 4 KiB (glibc hands such blocks back at once), which took
-    longer than the inflating itself. A file left to Pillow for its cost is mostly not
-    inflated here.
+    longer than the inflating itself.
     """
     kinds = np.empty(height, dtype=np.uint8)
     pixels = np.empty((height, width), dtype=np.uint8)
@@ -156,15 +162,12 @@ def _inflate(stream: bytes, height: int, width: int, budget: int) -> tuple[np.nd
             part = np.frombuffer(part, dtype=np.uint8).reshape(rows, width + 1)
             kinds[start : start + rows] = part[:, 0]
             pixels[start : start + rows] = part[:, 1:]
-            budget -= _cost(kinds[start : start + rows], pixels[start : start + rows])
-            if budget < 0:
-                return None
         beyond = inflater.decompress(stream, 1)  # nothing may follow, and the stream must end
     except _zlib.error:
         return None
     if beyond or not inflater.eof or inflater.unused_data:
         return None
-    return kinds, pixels, budget
+    return kinds, pixels
 
 
 def _cost(kinds: np.ndarray, rows: np.ndarray) -> int:
@@ -172,6 +175,30 @@ def _cost(kinds: np.ndarray, rows: np.ndarray) -> int:
     walked = np.flatnonzero(kinds >= _AVERAGE)
     events = np.count_nonzero(rows[walked]) if walked.size else 0
     return _ROW_COST * int(np.count_nonzero(kinds >= _UP)) + _WALKED_ROW_COST * walked.size + _EVENT_COST * events
+
+
+def _unfilter_in_pillow(kinds: np.ndarray, rows: np.ndarray, mode: str) -> np.ndarray | None:
+    """The rows unfiltered by Pillow's PNG decoder, handed them as a zlib stream of stored
+    (uncompressed) blocks: it only copies those before its C unfiltering, where its own
+    inflate is most of its time. None when Pillow's decoder reports an error (a filter
+    type that does not exist), so that Pillow reading the file gives its own error."""
+    raw = np.empty((rows.shape[0], rows.shape[1] + 1), dtype=np.uint8)
+    raw[:, 0], raw[:, 1:] = kinds, rows
+    raw = raw.data.cast("B")
+    blocks = [b"\x78\x01"]  # zlib header: deflate, 32 KiB window, no preset dictionary
+    for start in range(0, len(raw), 65535):
+        block = raw[start : start + 65535]
+        blocks += [struct.pack("<BHH", start + 65535 >= len(raw), len(block), 0xFFFF ^ len(block)), block]
+    blocks.append(struct.pack(">I", _zlib.adler32(raw)))
+    height, width = rows.shape
+    image = Image.new(mode, (width, height))
+    decoder = Image._getdecoder(mode, "zip", mode)  # what PngImagePlugin asks for, rawmode = mode
+    try:
+        decoder.setimage(image.im, (0, 0, width, height))
+        done = decoder.decode(b"".join(blocks))
+    finally:
+        decoder.cleanup()
+    return np.asarray(image) if done == (-1, 0) else None
 
 
 def _unfilter(kinds: np.ndarray, rows: np.ndarray, budget: int) -> bool:
@@ -183,7 +210,7 @@ def _unfilter(kinds: np.ndarray, rows: np.ndarray, budget: int) -> bool:
     rest go top to bottom: an Up row is the row above plus its own bytes, and Paeth and
     Average rows, whose pixels depend on their left neighbour in a way no running sum
     gives, are walked from one event to the next (see ``_walk``): at least one event per
-    nonzero filtered byte, few in a mask, which ``_inflate`` has already charged.
+    nonzero filtered byte, few in a mask, which ``decode`` has already charged.
     """
     height, width = rows.shape
     if kinds.max() > _PAETH:
