@@ -1,0 +1,80 @@
+"""SAM 2's memory attention: four layers in which the current frame's stride-16 tokens
+attend to themselves, then to the memory (spatial memory tokens of the selected frames,
+then object-pointer tokens), with 2-D rotary position encoding (RoPE) on the queries and
+on the spatial memory keys, never on the pointer tokens."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from methods.sam2.layers import Attention
+
+
+def axial_rotation(dim: int, side: int, theta: float = 10000.0, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin [side², dim/2] of the axial RoPE angles of a side x side grid (raster
+    order): channel pair i < dim/4 turns by x·f_i, pair dim/4 + j by y·f_j."""
+    freqs = 1.0 / (theta ** (torch.arange(0, dim, 4, device=device)[: dim // 4].float() / dim))
+    t = torch.arange(side * side, dtype=torch.float32, device=device)
+    x, y = t % side, torch.div(t, side, rounding_mode="floor")
+    angles = torch.cat([torch.outer(x, freqs), torch.outer(y, freqs)], dim=-1)
+    return angles.cos(), angles.sin()
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Turn channel pairs (2i, 2i+1) of x [..., N, C] by the angles of ``cos``/``sin``
+    [n, C/2], repeated along N when N is a multiple of n (several memory frames)."""
+    n = cos.shape[0]
+    shape = x.shape
+    pairs = x.float().reshape(*shape[:-2], shape[-2] // n, n, shape[-1] // 2, 2)
+    re, im = pairs[..., 0], pairs[..., 1]
+    out = torch.stack((re * cos - im * sin, re * sin + im * cos), dim=-1)
+    return out.reshape(shape).to(x.dtype)
+
+
+class RoPEAttention(Attention):
+    """One-head attention whose queries and the first ``rope_keys`` keys are rotated."""
+
+    def forward(self, q, k, v, rotation: tuple[torch.Tensor, torch.Tensor], rope_keys: int | None = None):
+        q, k, v = self.split(self.q_proj(q)), self.split(self.k_proj(k)), self.split(self.v_proj(v))
+        cos, sin = rotation
+        q = rotate(q, cos, sin)
+        rope_keys = k.shape[-2] if rope_keys is None else rope_keys
+        if rope_keys:
+            k = torch.cat([rotate(k[..., :rope_keys, :], cos, sin), k[..., rope_keys:, :]], dim=-2)
+        return self.combine(F.scaled_dot_product_attention(q, k, v))
+
+
+class MemoryAttentionLayer(nn.Module):
+    def __init__(self, dim: int = 256, memory_dim: int = 64, feedforward: int = 2048):
+        super().__init__()
+        self.self_attn = RoPEAttention(dim, 1)
+        self.cross_attn_image = RoPEAttention(dim, 1, kv_dim=memory_dim)
+        self.linear1 = nn.Linear(dim, feedforward)
+        self.linear2 = nn.Linear(feedforward, dim)
+        self.norm1 = nn.LayerNorm(dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.norm3 = nn.LayerNorm(dim)
+
+    def forward(self, x, memory, memory_pos, rotation, spatial_tokens: int):
+        y = self.norm1(x)
+        x = x + self.self_attn(y, y, y, rotation)
+        x = x + self.cross_attn_image(self.norm2(x), memory + memory_pos, memory, rotation, spatial_tokens)
+        return x + self.linear2(F.relu(self.linear1(self.norm3(x))))
+
+
+class MemoryAttention(nn.Module):
+    def __init__(self, dim: int = 256, memory_dim: int = 64, layers: int = 4):
+        super().__init__()
+        self.layers = nn.ModuleList(MemoryAttentionLayer(dim, memory_dim) for _ in range(layers))
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, current, current_pos, memory, memory_pos, spatial_tokens: int, side: int) -> torch.Tensor:
+        """current, current_pos [B, N, C] (N = side²), memory, memory_pos [B, M, Cm] whose
+        first ``spatial_tokens`` tokens are whole side x side frames -> [B, N, C]."""
+        rotation = axial_rotation(current.shape[-1], side, device=current.device)
+        x = current + 0.1 * current_pos
+        for layer in self.layers:
+            x = layer(x, memory, memory_pos, rotation, spatial_tokens)
+        return self.norm(x)
