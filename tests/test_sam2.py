@@ -129,6 +129,10 @@ def test_outputs_match_the_official_run(case, computed):
     assert max(delta[t][clear[t]].mean() for t in range(len(prob))) <= 1e-5
     labels = np.stack(got["prob"]).argmax(axis=1)
     assert np.array_equal(labels[~near_zero], data["mask"][~near_zero])
+    print(f"{case}: max |delta| low-res logits {np.abs(np.stack(got['low_res']) - data['low_res_logits']).max():.2g}, "
+          f"logits {np.abs(raw - data['logits_raw']).max():.2g}, prob {delta[clear].max():.2g}, "
+          f"score {np.abs(np.stack(got['score']) - data['object_score']).max():.2g}, "
+          f"pointer {np.abs(np.stack(got['pointer']) - data['obj_ptr']).max():.2g}; label pixels differing {(labels != data['mask']).sum()}")
 
 
 def test_frames_are_resized_as_the_official_loader():

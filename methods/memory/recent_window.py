@@ -85,6 +85,7 @@ class RecentWindowMemory(MemoryPolicy):
         self.entries: dict[int, Entry] = {}
         self._given = True  # the next frame written shows objects given there: a conditioning frame
         self._latest = -1
+        self._channels = 1
         self._attended = (0, 0)  # tokens, bytes per object in the last read
 
     def add_objects(self, num_new: int) -> None:
@@ -101,6 +102,7 @@ class RecentWindowMemory(MemoryPolicy):
 
     def write(self, index, keys, values, masks, hard_masks=None, shrinkage=None, selection=None) -> None:
         self.entries[index] = Entry(keys, values, self._given)
+        self._channels = keys.shape[1]  # a pointer of C channels is C / this many tokens
         self._given = False
         self._latest = max(self._latest, index)
         if self.keep == "window":
@@ -164,8 +166,7 @@ class RecentWindowMemory(MemoryPolicy):
         self._attended = (tokens, nbytes // objects)
 
     def _pointer_tokens(self, entry: Entry) -> int:
-        channels = next((e.keys.shape[1] for e in self.entries.values() if e.keys is not None), entry.pointer.shape[-1])
-        return entry.pointer.shape[-1] // channels
+        return entry.pointer.shape[-1] // self._channels
 
     def read(self, query: torch.Tensor, selection: torch.Tensor | None = None) -> Readout:
         index = self._latest + 1

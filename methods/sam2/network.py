@@ -132,9 +132,9 @@ class SAM2(nn.Module):
         """Memory [B, M, 64] (spatial tokens first, then pointer tokens) and its positions ->
         SAM's multimask outputs on the memory-conditioned features."""
         b = memory.shape[0]
-        current = features.vision.flatten(2).transpose(1, 2).expand(b, -1, -1)
+        current = features.vision.flatten(2).transpose(1, 2)
         image_pos, _ = self.positions(memory.device)
-        conditioned = self.memory_attention(current, image_pos.expand(b, -1, -1), memory, memory_pos, spatial_tokens, GRID)
+        conditioned = self.memory_attention(current, image_pos, memory, memory_pos, spatial_tokens, GRID)
         image = conditioned.transpose(1, 2).reshape(b, self.dim, GRID, GRID)
         return self.heads(image, features, None, True)
 
