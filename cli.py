@@ -91,9 +91,9 @@ def budget_command(
     fit_frames: Optional[int] = typer.Option(
         None, "--fit-frames", min=4, help="Fit on the frames before this one only, and check the prediction on the rest."
     ),
-    out: Optional[Path] = typer.Option(None, "--out", help="Folder for budget.csv (and check.csv); default RUN_DIR/budget."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for budget.csv, objects.csv (and check.csv); default RUN_DIR/budget."),
 ) -> None:
-    """Fit each method's memory and latency growth over frames and project long videos (README, Long videos)."""
+    """Fit each method's memory and latency growth over frames (and objects, across sequences) and project long videos (README, Long videos)."""
     from rich.table import Table
 
     from vosbench import budget
@@ -117,6 +117,19 @@ def budget_command(
             f"{row[f'frames_to_{gpus[0]:g}GiB_1080p']:.4g}", f"{row['step_ms_60min_1080p']:.4g}",
         )
     Console().print(view)
+    grown = budget.objects(table, gpus)
+    written.append(budget.write(grown, folder / "objects.csv"))
+    for row in grown.to_dict("records"):
+        if row["objects_growth"] == "objects not varied":
+            line = f"{row['method']}: every sequence has {row['objects_seen']} object(s): no fit in objects"
+        else:
+            line = (
+                f"{row['method']}: {row['objects_growth']} over {row['sequences']} sequences ({row['objects_seen']} objects); "
+                f"per object {row['level_per_object_bytes_per_pixel']:.4g} bytes/pixel held and "
+                f"{row['growth_per_object_bytes_per_pixel_frame']:.4g} bytes/pixel added per frame; "
+                f"{gpus[0]:g} GiB at 1080p with 10 objects after {row[f'frames_to_{gpus[0]:g}GiB_1080p_10obj']:.4g} frames"
+            )
+        Console().print(line, highlight=False, soft_wrap=True)
     if fit_frames is not None:
         checked = budget.check(run, fit_frames)
         written.append(budget.write(checked, folder / "check.csv"))
@@ -148,6 +161,9 @@ def methods_command() -> None:
         for param in spec.params or ():
             table.add_row(spec.name if first else "", param.name, repr(param.default), param.help)
             first = False
+        for family, values in spec.dataset_defaults.items():
+            shown = ", ".join(f"{name}={value!r}" for name, value in values.items())
+            table.add_row("", f"on {family} videos", shown, "the official evaluation's defaults for this dataset family (-d frames: generic)")
         if first:
             table.add_row(spec.name, "", "", spec.summary)
     Console().print(table)
@@ -305,11 +321,12 @@ def run_command(
     from vosbench.run import RunConfig, Shard, choose_methods, run
     from vosbench.run.progress import RichProgress
 
-    methods = choose_methods(method, settings, checkpoint)  # bad methods fail before any dataset is read
+    choose_methods(method, settings, checkpoint)  # bad methods fail before any dataset is read
     check_output_folder(out)
     interrupt_note(f"the sequences finished in {out} are kept; rerun the same command to resume")
     engine = _executor(executor, device, address, workers, cpus_per_task, gpus_per_task, sequences_per_task, retries)
     data = _open_data(dataset, root, split, sequences, mask)
+    methods = choose_methods(method, settings, checkpoint, data.family)  # with the dataset's own defaults
     config = RunConfig(
         methods, device, dtype, save_probs, max_frames, warmup, seed, telemetry, evaluate,
         Shard.parse(shard) if shard else None,
@@ -407,11 +424,12 @@ def sweep_command(
     from vosbench.sweep import plan_sweep, run_sweep
     from vosbench.sweep.tables import DIGITS, display_tables
 
-    plan = plan_sweep(method, grid, settings, checkpoint)  # bad values fail before any dataset is read
+    plan_sweep(method, grid, settings, checkpoint)  # bad values fail before any dataset is read
     check_output_folder(out)
     interrupt_note(f"the sequences finished in {out} are kept; rerun the same command to resume")
     engine = _executor(executor, device, address, workers, cpus_per_task, gpus_per_task, sequences_per_task, retries)
     data = _open_data(dataset, root, split, sequences, mask)
+    plan = plan_sweep(method, grid, settings, checkpoint, data.family)  # with the dataset's own defaults
     config = plan.config(
         device=device, dtype=dtype, max_frames=max_frames, warmup=warmup, seed=seed, telemetry=telemetry,
         evaluate=evaluate, shard=Shard.parse(shard) if shard else None,
@@ -478,7 +496,8 @@ def redundancy_command(
 ) -> None:
     """Memory redundancy of a method's key features: SWEM's inter/intra-frame analyses with
     and without EM bases, SWEM's matching similarity, SwiftNet's variation, and the
-    redundancy of a periodic bank and of XMem's long-term prototypes over time."""
+    redundancy of a periodic bank, of XMem's long-term prototypes and of an object memory's
+    summaries (Cutie's) over time."""
     import torch
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table

@@ -93,6 +93,16 @@ class Method(ABC):
         """
         raise VosbenchError(f"{type(self).__name__} gives no key features; it cannot be analysed by vosbench redundancy")
 
+    def object_summaries(self, frame: np.ndarray, masks: torch.Tensor) -> torch.Tensor | None:
+        """What ``frame`` (RGB uint8 [H, W, 3]) with the object masks ``masks`` (float
+        [K, H, W], 0/1) would add to this method's object memory: float32 [K, Q, C + 1]
+        on the CPU (per summary a feature sum, then its weights' sum). Needs no
+        ``start``; changes no state.
+
+        Optional: None for a method that keeps no object memory.
+        """
+        return None
+
     def autocast(self) -> ContextManager[None]:
         if self.autocast_dtype is None:
             return contextlib.nullcontext()

@@ -4,6 +4,7 @@ predicted from its first frames (a capped and an uncapped STCN)."""
 from __future__ import annotations
 
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vosbench.budget import Fit, check, exceed_frame, project
+from vosbench.budget import Fit, check, exceed_frame, objects, project
 from vosbench.data import open_dataset
 from vosbench.run import MethodChoice, RunConfig, run
 from vosbench.run.tables import load_run
@@ -68,3 +69,50 @@ def test_budget_command_writes_its_tables(long_run: Path, tmp_path: Path):
     assert set(pd.read_csv(tmp_path / "b" / "check.csv")["method"]) == {"stcn@cap", "stcn@uncapped"}
     bad = subprocess.run([sys.executable, str(ROOT / "cli.py"), "budget", str(tmp_path)], capture_output=True, text=True)
     assert bad.returncode == 2 and "no manifest.json" in bad.stderr
+
+
+def test_growth_in_objects_is_fitted_across_sequences():
+    rng = np.random.default_rng(1)
+    rows = []
+    for method, shared, per_object in (("grows", (100.0, 2.0), (50.0, 3.0)), ("flat", (400.0, 0.0), (0.0, 0.0))):
+        for k in (1, 2, 3, 4, 5):
+            noise = 1 + rng.normal(0, 1e-3, 2)
+            level, growth = (100 * (s + p * k) * n for s, p, n in zip(shared, per_object, noise))
+            rows.append({"method": method, "sequence": f"v{k}", "size": "10x10", "objects": k,
+                         "memory_level_bytes": level, "memory_b_bytes_per_frame": growth})
+    rows += [{"method": "one", "sequence": f"v{i}", "size": "10x10", "objects": 2, "memory_level_bytes": 1.0,
+              "memory_b_bytes_per_frame": 0.0} for i in range(3)]
+    table = objects(pd.DataFrame(rows), (24,)).set_index("method")
+    grows = table.loc["grows"]
+    assert grows["objects_growth"] == "linear in objects" and grows["objects_seen"] == "1,2,3,4,5"
+    assert grows["level_per_object_bytes_per_pixel"] == pytest.approx(50, rel=0.01)
+    assert grows["growth_shared_bytes_per_pixel_frame"] == pytest.approx(2, rel=0.05)
+    assert grows["growth_per_object_bytes_per_pixel_frame"] == pytest.approx(3, rel=0.01)
+    # 480p with 10 objects: 409,920 pixels hold 600 bytes each and add 32 a frame
+    assert grows["frames_to_24GiB_480p_10obj"] == pytest.approx((24 * 2**30 - 409_920 * 600) / (409_920 * 32), rel=0.01)
+    assert grows["frames_to_24GiB_480p_1obj"] > grows["frames_to_24GiB_480p_5obj"] > grows["frames_to_24GiB_480p_10obj"]
+    assert table.loc["flat", "objects_growth"] == "constant in objects"
+    assert table.loc["flat", "frames_to_24GiB_1080p_10obj"] == math.inf
+    assert table.loc["one", "objects_growth"] == "objects not varied"
+
+
+def test_growth_in_objects_of_a_real_run(tmp_path):
+    # one DAVIS-layout root holding generated videos of 1, 2 and 3 objects
+    root = tmp_path / "data"
+    names = []
+    for k in (1, 2, 3):
+        open_dataset("synthetic", tmp_path / f"k{k}", layout="davis", videos=1, frames=24, objects=k, size="32x48")
+        for part in ("JPEGImages", "Annotations"):
+            shutil.copytree(tmp_path / f"k{k}" / part / "480p" / "synth-000", root / part / "480p" / f"objects-{k}")
+        names.append(f"objects-{k}")
+    (root / "ImageSets" / "2017").mkdir(parents=True)
+    (root / "ImageSets" / "2017" / "val.txt").write_text("\n".join(names) + "\n")
+    data = open_dataset("davis2017", root)
+    run(RunConfig((MethodChoice.of("stcn", label="stcn"),), evaluate=False), data, tmp_path / "run")
+    table = project(load_run(tmp_path / "run"), (24,))
+    row = objects(table, (24,)).set_index("method").loc["stcn"]
+    assert row["objects_growth"] == "linear in objects" and row["objects_seen"] == "1,2,3"
+    # STCN stores one value map per object and stored frame; its fit reproduces each sequence's growth
+    per_pixel = table["memory_b_bytes_per_frame"] / (32 * 48)
+    predicted = row["growth_shared_bytes_per_pixel_frame"] + row["growth_per_object_bytes_per_pixel_frame"] * table["objects"]
+    assert np.allclose(predicted, per_pixel, rtol=0.05), (predicted.tolist(), per_pixel.tolist())

@@ -66,7 +66,14 @@ def small_video(size: tuple[int, int], frames: int = 5) -> tuple[list[np.ndarray
 
 
 @pytest.mark.conformance
-@pytest.mark.parametrize("fast_conv", [True, False], ids=["fast", "official-arithmetic"])
+# The lowered-ISA pass (`-m "conformance and not native_only"`) covers the default fast
+# path; the official arithmetic on the baseline kernels would add minutes to CI for
+# convolutions the other networks' lowered cases already run.
+@pytest.mark.parametrize(
+    "fast_conv",
+    [True, pytest.param(False, marks=pytest.mark.native_only)],
+    ids=["fast", "official-arithmetic"],
+)
 @pytest.mark.parametrize("case", ["blackswan-1obj", "car-shadow-2obj", "blackswan-1obj-longterm"])
 def test_conformance(case, fast_conv, checkpoint):
     data = load_case("cutie", case)
@@ -267,6 +274,29 @@ def test_settings_are_parsed_and_checked(checkpoint):
             build(bad, str(checkpoint))
 
 
+def test_long_videos_and_generic_videos_get_the_official_long_term_memory(tmp_path):
+    from vosbench.data import open_dataset
+    from vosbench.run import choose_methods
+
+    # eval_config.yaml: long-term memory on for LVOS and generic videos (those as given), off for DAVIS
+    for family, long_term, resize_short in (
+        ("davis", False, 480), ("youtube", False, 480), ("mose", False, 480),
+        ("lvos", True, 480), ("ltv", True, 480), ("sav", True, 480), ("generic", True, None),
+    ):
+        (choice,) = choose_methods(["cutie"], [], [], family)
+        assert (choice.settings["long_term"], choice.settings["resize_short"]) == (long_term, resize_short), family
+    (choice,) = choose_methods(["cutie"], ["long_term=false"], [], "lvos")  # what the user sets wins
+    assert choice.settings["long_term"] is False
+    for layout, family in (("lvos", "lvos"), ("davis", "davis"), ("mose", "mose"), ("ltv", "ltv"), ("sav", "sav")):
+        data = open_dataset("synthetic", tmp_path / layout, layout=layout, videos=1, frames=24, objects=1, size="32x48")
+        assert data.family == family
+
+
+def test_dataset_defaults_must_name_parameters():
+    with pytest.raises(ValueError, match="unknown parameters"):
+        registry.register("cutie-typo", params=registry.get("cutie").params, dataset_defaults={"lvos": {"longterm": True}})
+
+
 def test_frames_are_only_shrunk(checkpoint):
     frames, mask = small_video((75, 100), frames=2)
     for settings, grid in (({"resize_short": 48}, 3 * 4), ({}, 5 * 7)):  # 48x64; 75x100 padded to 80x112
@@ -337,3 +367,53 @@ def test_run_records_the_object_and_sensory_memories(tmp_path, checkpoint):
     assert frames["permanent_features"].tolist() == [24] * 5
     assert frames["object_features"].tolist() == [32] * 5  # 16 summaries per object, accumulated
     assert frames["sensory_features"].tolist() == [24] * 5
+
+
+def test_redundancy_of_the_pixel_keys_and_the_object_summaries(tmp_path, checkpoint):
+    from vosbench.data import open_dataset
+    from vosbench.redundancy.analysis import Settings
+    from vosbench.redundancy.run import RedundancyConfig, run_redundancy
+
+    data = open_dataset("synthetic", tmp_path / "data", layout="davis", videos=1, frames=5, objects=2, size="48x64")
+    config = RedundancyConfig("cutie", str(checkpoint), analysis=Settings(bases=4, bank_every=2))
+    tables = run_redundancy(config, data, tmp_path / "out", figures=False)
+    frames = tables.frames.set_index("frame")
+    assert tables.sequences["positions"].tolist() == [12]  # the 3x4 key grid
+    assert frames["object_written"].tolist() == [True, False, True, False, False]
+    assert frames["object_stored"].tolist() == [32] * 5  # 16 summaries per object
+
+    # recount from the summaries the method gives for the ground truth of frames 0 and 2
+    method = build({}, str(checkpoint))
+    video = data.video(data.sequences[0])
+    sums = 0
+    for t in (0, 2):
+        labels = video.info.objects.to_contiguous(video.gt_mask(t))
+        masks = (torch.from_numpy(labels)[None] == torch.arange(1, 3)[:, None, None]).float()
+        sums = sums + method.object_summaries(video.frame(t), masks).double().numpy()
+        values = sums[..., :-1] / (sums[..., -1:] + 1e-4)
+        units = values / np.linalg.norm(values, axis=-1, keepdims=True)
+        cosines = units @ units.transpose(0, 2, 1) - 2 * np.eye(16)  # not its own neighbour
+        assert frames.loc[t, "object_redundant"] == int((cosines.max(axis=-1) >= 0.9).sum())
+
+
+def test_run_sweep_and_redundancy_take_the_dataset_familys_defaults(monkeypatch, capsys, tmp_path):
+    import json
+    import sys
+
+    import cli
+    from vosbench.data import open_dataset
+
+    open_dataset("synthetic", tmp_path / "data", layout="lvos", videos=1, frames=20, objects=1, size="32x48")
+    common = ["-d", "lvos", "--root", str(tmp_path / "data"), "--max-frames", "2"]
+    for command, out in (
+        (["run", "-m", "cutie", "--no-telemetry"], "run"),
+        (["sweep", "-m", "cutie", "--grid", "max_mem_frames=2,3", "--no-telemetry"], "sweep"),
+        (["redundancy", "-f", "cutie", "--bases", "4"], "redundancy"),
+    ):
+        monkeypatch.setattr(sys, "argv", ["vosbench", *command, *common, "-o", str(tmp_path / out)])
+        with pytest.raises(SystemExit) as done:
+            cli.main()
+        assert not done.value.code, capsys.readouterr().err
+        manifest = json.loads((tmp_path / out / "manifest.json").read_text())
+        settings = [manifest["settings"]] if out == "redundancy" else [m["settings"] for m in manifest["config"]["methods"]]
+        assert [s["long_term"] for s in settings] == [True] * len(settings), out

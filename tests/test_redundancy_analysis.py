@@ -179,3 +179,38 @@ def test_summary_fractions_are_shares_at_or_above_the_threshold():
 def test_bad_settings_are_refused(settings, message):
     with pytest.raises(VosbenchError, match=message):
         Settings(**settings)
+
+
+def summaries_of(values: np.ndarray, areas: np.ndarray) -> np.ndarray:
+    """[K, Q, C + 1] summaries whose read values (sums over area + 1e-4) are ``values``."""
+    return np.concatenate([values * (areas[..., None] + 1e-4), areas[..., None]], axis=-1).astype(np.float32)
+
+
+def test_object_summaries_are_summed_on_the_bank_schedule_and_compared_within_each_object():
+    rng = np.random.default_rng(5)
+    c = 6
+    first = np.zeros((2, 4, c))
+    first[0, :3, :3] = [[1, 0, 0], [1, 0.05, 0], [0, 1, 0]]  # two near twins, one apart, one empty
+    first[1] = np.eye(4, c)  # four orthogonal summaries
+    areas = np.ones((2, 4))
+    areas[0, 3] = 0
+    later = np.zeros((2, 4, c + 1), np.float32)  # sums added, areas unchanged
+    later[0, 2, 0] = 5.0  # the lone summary of object 1 turns towards the twins once summed
+    later[1, :, 4] = 1.0  # object 2's summaries all gain one shared direction
+    frames = [Frame(rng.standard_normal((N, 4)).astype(np.float32), summaries=s) for s in (
+        summaries_of(first, areas), summaries_of(rng.standard_normal((2, 4, c)), areas), later, later,
+    )]
+    table = analyse(frames, 4, 2, Settings(bases=4, bank_every=2)).frames.set_index("frame")
+    assert table["object_written"].tolist() == [True, False, True, False]  # never the last frame
+    assert table["object_stored"].tolist() == [7, 7, 7, 7]  # the empty summary is not stored
+    # after frame 0: the twins; after frame 2: object 1's three summaries all point along x
+    # (cosines 0.9988 and 0.98), object 2's pairs reach cosine 0.5 only
+    assert table["object_redundant"].tolist() == [2, 2, 3, 3]
+    assert table.loc[2, "object_share"] == 3 / 7
+
+
+def test_without_an_object_memory_its_columns_are_missing():
+    rng = np.random.default_rng(6)
+    frames = [Frame(rng.standard_normal((N, 4)).astype(np.float32)) for _ in range(3)]
+    table = analyse(frames, 3, 1, Settings(bases=4)).frames
+    assert table[["object_written", "object_stored", "object_redundant", "object_share"]].isna().all().all()

@@ -249,7 +249,7 @@ def test_registry_and_settings(checkpoint):
         # XMem's memory, taken with memory=xmem, at its official defaults
         "memory": "em_bases", "mem_every": 5, "top_k": 30, "long_term": True, "count_usage": True, "max_mid_term_frames": 10,
         "min_mid_term_frames": 5, "num_prototypes": 128, "max_long_term_elements": 10000,
-        "features": "pretrained", "tf_scales": "8+16", "tf_colour": 0.0, "tf_stride": 8, "tf_xy": 0.25, "tf_rff": 128, "tf_sigma": 0.1, "tf_gain": 32.0, "tf_guide": 0.05, "tf_const": 0.3,
+        "features": "pretrained", "tf_scales": "8+16", "tf_colour": 1.0, "tf_stride": 8, "tf_xy": 0.25, "tf_rff": 128, "tf_sigma": 0.1, "tf_gain": 32.0, "tf_guide": 0.05, "tf_const": 0.3,
     }
     config = spec.resolve({"input_size": "none", "num_bases": "96", "adaptive": "false"})
     method = spec.factory(config, checkpoint)

@@ -22,6 +22,14 @@ video, at the run's size, 480p (480x854) and 1080p (1080x1920).
 ``check``: fit on the first ``fit_frames`` frames and compare the prediction with what
 the run measured on the rest (the largest and the mean relative error of memory, the
 median relative error of latency).
+
+``objects``: growth in objects, fitted across a method's sequences where their object
+counts differ. Each sequence's memory level (the projected intercept) and growth per
+frame, per pixel of its frames, are fitted as ``shared + per_object * objects`` by least
+squares (keys are stored once, values once per object); growth is "linear in objects"
+where the per-object term is positive and two standard errors from zero. From it, the
+frames at which memory would exceed each GPU budget with 1, 5 and 10 objects at 480p
+and 1080p (pixels still scaled by the assumption above).
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ from vosbench.run.tables import Run
 MEMORY_COLUMNS = ("torch_allocated_bytes", "memory_bytes")
 RESOLUTIONS = {"480p": (480, 854), "1080p": (1080, 1920)}
 MINUTES = (1, 10, 60)
+OBJECT_COUNTS = (1, 5, 10)
 FPS = 24
 GIB = 2**30
 
@@ -133,7 +142,7 @@ def project(run: Run, gpus_gib: tuple[float, ...] = (24, 80), fit_frames: int | 
         }
         (mem_a, mem_b), (lat_a, lat_b) = memory.trend(), latency.trend(flat=memory.growth == "constant")
         row |= {
-            "memory_b_bytes_per_frame": mem_b, "latency_growth": "constant" if lat_b == 0 else latency.growth,
+            "memory_level_bytes": mem_a, "memory_b_bytes_per_frame": mem_b, "latency_growth": "constant" if lat_b == 0 else latency.growth,
             "latency_a_ms": lat_a, "latency_b_ms_per_frame": lat_b,
         }
         for name, (h, w) in {"run": (height, width), **RESOLUTIONS}.items():
@@ -150,6 +159,48 @@ def project(run: Run, gpus_gib: tuple[float, ...] = (24, 80), fit_frames: int | 
         rows.append(row)
     if not rows:
         raise VosbenchError(f"{run.root}: no measured frames to fit")
+    return pd.DataFrame(rows)
+
+
+def _per_object(objects: np.ndarray, values: np.ndarray) -> tuple[float, float, float]:
+    """``values ~ shared + per_object * objects`` by least squares: (shared, per_object,
+    the standard error of per_object; nan with no residual degree of freedom)."""
+    design = np.stack([np.ones_like(objects), objects], axis=1)
+    coef, *_ = np.linalg.lstsq(design, values, rcond=None)
+    residual = values - design @ coef
+    dof = len(values) - 2
+    se = math.sqrt(max(float(residual @ residual) / dof * float(np.linalg.pinv(design.T @ design)[1, 1]), 0.0)) if dof > 0 else math.nan
+    return float(coef[0]), float(coef[1]), se
+
+
+def objects(table: pd.DataFrame, gpus_gib: tuple[float, ...] = (24, 80)) -> pd.DataFrame:
+    """One row per method of ``project``'s table: its growth in objects across sequences
+    (module docstring); a method whose sequences all have one object count gets none."""
+    rows = []
+    for method, group in table.groupby("method", sort=True):
+        counts = group["objects"].to_numpy(np.float64)
+        row = {"method": method, "sequences": len(group), "objects_seen": ",".join(str(k) for k in sorted(set(group["objects"])))}
+        if len(set(counts)) < 2:
+            rows.append(row | {"objects_growth": "objects not varied"})
+            continue
+        pixels = np.array([math.prod(int(v) for v in size.split("x")) for size in group["size"]], np.float64)
+        level = _per_object(counts, group["memory_level_bytes"].to_numpy(np.float64) / pixels)
+        growth = _per_object(counts, group["memory_b_bytes_per_frame"].to_numpy(np.float64) / pixels)
+        significant = any(term > 0 and not term < 2 * se for _, term, se in (level, growth))
+        row |= {
+            "objects_growth": "linear in objects" if significant else "constant in objects",
+            "level_shared_bytes_per_pixel": level[0], "level_per_object_bytes_per_pixel": level[1],
+            "level_per_object_se": level[2],
+            "growth_shared_bytes_per_pixel_frame": growth[0], "growth_per_object_bytes_per_pixel_frame": growth[1],
+            "growth_per_object_se": growth[2],
+        }
+        for name, (h, w) in RESOLUTIONS.items():
+            for count in OBJECT_COUNTS:
+                a = h * w * (level[0] + level[1] * count)
+                b = max(h * w * (growth[0] + growth[1] * count), 0.0)
+                for gib in gpus_gib:
+                    row[f"frames_to_{gib:g}GiB_{name}_{count}obj"] = exceed_frame(a, b, gib * GIB)
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

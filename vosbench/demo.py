@@ -77,7 +77,7 @@ def run_demo(
 
     began = time.perf_counter()
     announce(f"segmenting {len(dataset.sequences)} videos with {', '.join(METHODS)} (training-free)")
-    config = RunConfig(choose_methods(list(METHODS), list(SETTINGS), []), max_frames=max_frames)
+    config = RunConfig(choose_methods(list(METHODS), list(SETTINGS), [], dataset.family), max_frames=max_frames)
     run(config, dataset, out / "run", progress=progress, command=["vosbench", "demo"])
     seconds["run"] = time.perf_counter() - began
 

@@ -1,6 +1,8 @@
 """The method registry: methods register themselves; the harness reads only this.
 
-A method is registered with a factory and its parameters (name, default, help). Method
+A method is registered with a factory and its parameters (name, default, help), and
+optionally defaults per dataset family (``Dataset.family``: davis, youtube, mose, lvos,
+ltv, sav, generic) where its official evaluation sets some per dataset. Method
 packages are found through the ``vosbench.methods`` entry-point group, so a third-party
 package can add methods without touching vosbench.
 """
@@ -71,14 +73,17 @@ class MethodSpec:
     params: tuple[Param, ...] = ()
     summary: str = ""
     tags: tuple[str, ...] = field(default_factory=tuple)
+    dataset_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)  # family -> {name: value}
 
-    def defaults(self) -> dict[str, Any]:
-        return {p.name: p.default for p in self.params}
+    def defaults(self, family: str | None = None) -> dict[str, Any]:
+        """The parameters' defaults, those of dataset ``family`` where the method has its own."""
+        return {**{p.name: p.default for p in self.params}, **self.dataset_defaults.get(family, {})}
 
-    def resolve(self, settings: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Defaults overridden by ``settings`` (values or ``--set`` strings); unknown names raise."""
+    def resolve(self, settings: dict[str, Any] | None = None, family: str | None = None) -> dict[str, Any]:
+        """Defaults (for dataset ``family``) overridden by ``settings`` (values or ``--set``
+        strings); unknown names raise."""
         known = {p.name: p for p in self.params}
-        config = self.defaults()
+        config = self.defaults(family)
         for key, value in (settings or {}).items():
             if key not in known:
                 raise VosbenchError(f"method {self.name} has no parameter {key!r}; known: {', '.join(sorted(known))}")
@@ -101,13 +106,25 @@ _REGISTRY: dict[str, MethodSpec] = {}
 _loaded = False
 
 
-def register(name: str, params: tuple[Param, ...] = (), summary: str = "", tags: tuple[str, ...] = ()):
-    """Decorator for a method factory: ``@register("stcn", params=(...))``."""
+def register(
+    name: str,
+    params: tuple[Param, ...] = (),
+    summary: str = "",
+    tags: tuple[str, ...] = (),
+    dataset_defaults: dict[str, dict[str, Any]] | None = None,
+):
+    """Decorator for a method factory: ``@register("stcn", params=(...))``;
+    ``dataset_defaults={"lvos": {"long_term": True}}`` for defaults of a dataset family."""
+    known = {p.name for p in params}
+    for family, values in (dataset_defaults or {}).items():
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"method {name!r}: dataset defaults for {family} name unknown parameters {unknown}")
 
     def wrap(factory):
         if name in _REGISTRY and _REGISTRY[name].factory is not factory:
             raise ValueError(f"method {name!r} is registered twice")
-        _REGISTRY[name] = MethodSpec(name, factory, tuple(params), summary, tuple(tags))
+        _REGISTRY[name] = MethodSpec(name, factory, tuple(params), summary, tuple(tags), dict(dataset_defaults or {}))
         return factory
 
     return wrap

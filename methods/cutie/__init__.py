@@ -35,10 +35,17 @@ PARAMS = (
 )
 
 
+# eval_config.yaml per dataset: long-term memory for LVOS and generic videos (frames as
+# given there); its config has no Long-Time Video or SA-V entry: long videos, so LVOS's
+_LONG_VIDEOS = {"long_term": True}
+DATASET_DEFAULTS = {"lvos": _LONG_VIDEOS, "ltv": _LONG_VIDEOS, "sav": _LONG_VIDEOS, "generic": {**_LONG_VIDEOS, "resize_short": None}}
+
+
 @register(
     "cutie",
     params=PARAMS,
     summary="Cutie: object memory read by a masked object transformer, FIFO pixel memory with a permanent first frame",
+    dataset_defaults=DATASET_DEFAULTS,
 )
 def build(config: dict, checkpoint: str | None = None, device: str = "cpu", dtype: torch.dtype | None = None) -> Method:
     from methods.cutie.method import CutieMethod

@@ -106,6 +106,17 @@ class CutieMethod(XMemMethod):
         image = resize(to_tensor(frame, self.device), self._net_size(*frame.shape[:2]), "bilinear")
         return pad_to_multiple(image, 16, value=0.0)
 
+    def object_summaries(self, frame: np.ndarray, masks: torch.Tensor) -> torch.Tensor | None:
+        """The summaries ``_memorise`` adds for ``frame`` with ``masks`` (resized and
+        padded as given masks are)."""
+        with torch.inference_mode(), self.autocast():
+            image, _ = self._prepare(frame)
+            features = self.network.encode_key(image)
+            masks = resize(masks.to(self.device, torch.float32)[None], self._net_size(*frame.shape[:2]), "nearest")[0]
+            masks, _ = pad_to_multiple(masks, 16, value=0.0)
+            _, _, summaries = self.network.encode_mask(image, features, masks, None, deep_update=False)
+            return summaries.float().cpu()
+
     def memory(self) -> MemoryReport:
         report = super().memory()
         objects = len(self.slots.active)

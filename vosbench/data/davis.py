@@ -44,6 +44,8 @@ def read_split(path: Path) -> list[str]:
 class DavisDataset(Dataset):
     """DAVIS ``year`` (2016 or 2017), one split, one resolution."""
 
+    family = "davis"
+
     def __init__(
         self,
         root: str | Path,
@@ -71,13 +73,8 @@ class DavisDataset(Dataset):
     def _frames_dir(self, sequence: str) -> Path:
         return self.root / "JPEGImages" / self.resolution / sequence
 
-    @property
-    def sequences(self) -> list[str]:
-        return list(self._sequences)
-
     def video(self, sequence: str) -> FileVideo:
-        if sequence not in self._sequences:
-            raise VosbenchError(f"{self.root}: {sequence!r} is not a sequence of {self.name}")
+        self._check_sequence(sequence)
         frames_dir = self._frames_dir(sequence)
         frames = list_images(frames_dir, (".jpg", ".jpeg"), "frames")
         annotations_dir = self.root / "Annotations" / self.resolution / sequence

@@ -39,13 +39,8 @@ class FlatDataset(Dataset):
             raise VosbenchError(f"{frames_root}: no video folders in the frames folder")
         self._sequences = select_sequences(available, sequences, str(frames_root))
 
-    @property
-    def sequences(self) -> list[str]:
-        return list(self._sequences)
-
     def video(self, sequence: str) -> FileVideo:
-        if sequence not in self._sequences:
-            raise VosbenchError(f"{self.root}: {sequence!r} is not a video of {self.name}")
+        self._check_sequence(sequence)
         frames = list_images(self.folder / "JPEGImages" / sequence, (".jpg", ".jpeg"), "frames")
         gt = annotations_by_frame(self.folder / "Annotations" / sequence, frames)
         first = min(gt)
@@ -55,12 +50,16 @@ class FlatDataset(Dataset):
 class MoseDataset(FlatDataset):
     """MOSE v1 or v2, one split (``<root>/<split>``)."""
 
+    family = "mose"
+
     def __init__(self, root: str | Path, split: str = "valid", sequences: Iterable[str] | None = None) -> None:
         super().__init__(Path(root), Path(root) / split, f"mose-{split}", sequences)
 
 
 class LongVideoDataset(FlatDataset):
     """XMem's Long-Time Video set (``<root>`` holds JPEGImages and Annotations)."""
+
+    family = "ltv"
 
     def __init__(self, root: str | Path, sequences: Iterable[str] | None = None) -> None:
         super().__init__(Path(root), Path(root), "long-time-video", sequences)

@@ -31,10 +31,6 @@ class FolderDataset(Dataset):
         if not self._frames:
             raise VosbenchError(f"{self.root}: no frames besides the mask {self.mask.name}")
 
-    @property
-    def sequences(self) -> list[str]:
-        return list(self._sequences)
-
     def video(self, sequence: str) -> FileVideo:
         if sequence not in self._sequences:
             raise VosbenchError(f"{self.root}: this folder holds only the video {self.root.name!r}, not {sequence!r}")

@@ -58,6 +58,7 @@ class LvosDataset(Dataset):
     """LVOS (v1 or v2: the same layout), one split."""
 
     protocol = "lvos"
+    family = "lvos"
 
     def __init__(self, root: str | Path, split: str = "valid", sequences: Iterable[str] | None = None) -> None:
         self.root = Path(root)
@@ -72,13 +73,8 @@ class LvosDataset(Dataset):
             if not folder.is_dir():
                 raise VosbenchError(f"{folder}: frames folder of {video} (listed in {self.meta_path}) not found")
 
-    @property
-    def sequences(self) -> list[str]:
-        return list(self._sequences)
-
     def video(self, sequence: str) -> FileVideo:
-        if sequence not in self._sequences:
-            raise VosbenchError(f"{self.root}: {sequence!r} is not a video of {self.name}")
+        self._check_sequence(sequence)
         frames = list_images(self.folder / "JPEGImages" / sequence, (".jpg", ".jpeg"), "frames")
         index = {_number(p): i for i, p in enumerate(frames)}
         annotations = self.folder / "Annotations" / sequence

@@ -41,6 +41,7 @@ class SavDataset(Dataset):
     """SA-V ``val`` or ``test``."""
 
     protocol = "sav"
+    family = "sav"
 
     def __init__(self, root: str | Path, split: str = "val", sequences: Iterable[str] | None = None) -> None:
         self.root = Path(root)
@@ -54,13 +55,8 @@ class SavDataset(Dataset):
                     f"{self.folder / 'JPEGImages_24fps' / video}: frames folder of {video} (listed in {split_file}) not found"
                 )
 
-    @property
-    def sequences(self) -> list[str]:
-        return list(self._sequences)
-
     def video(self, sequence: str) -> FileVideo:
-        if sequence not in self._sequences:
-            raise VosbenchError(f"{self.root}: {sequence!r} is not a video of {self.name}")
+        self._check_sequence(sequence)
         frames = list_images(self.folder / "JPEGImages_24fps" / sequence, (".jpg", ".jpeg"), "frames")
         index = {p.stem: i for i, p in enumerate(frames)}
         by_frame: dict[int, list[tuple[int, Path]]] = {}

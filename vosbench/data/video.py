@@ -108,13 +108,22 @@ class Dataset(ABC):
     synthetic: bool = False
     # the dataset's own scoring protocol, `vosbench eval --mode`'s default for it
     protocol: str = "davis"
+    # which of a method's per-dataset defaults apply (the registry's ``dataset_defaults``):
+    # davis, youtube, mose, lvos, ltv, sav, or generic for any other video
+    family: str = "generic"
+
+    _sequences: list[str]  # the readers' chosen sequences, in order
 
     @property
-    @abstractmethod
-    def sequences(self) -> list[str]: ...
+    def sequences(self) -> list[str]:
+        return list(self._sequences)
 
     @abstractmethod
     def video(self, sequence: str) -> Video: ...
+
+    def _check_sequence(self, sequence: str) -> None:
+        if sequence not in self._sequences:
+            raise VosbenchError(f"{getattr(self, 'root', '')}: {sequence!r} is not a video of {self.name}")
 
     def __iter__(self):
         for sequence in self.sequences:

@@ -47,6 +47,7 @@ class YouTubeDataset(Dataset):
 
     prediction_layout = "youtube"
     protocol = "youtube"
+    family = "youtube"
 
     def __init__(
         self,
@@ -83,13 +84,8 @@ class YouTubeDataset(Dataset):
     def _frames_root(self, all_frames: bool) -> Path:
         return self.root / (f"{self.split}_all_frames" if all_frames else self.split) / "JPEGImages"
 
-    @property
-    def sequences(self) -> list[str]:
-        return list(self._sequences)
-
     def video(self, sequence: str) -> FileVideo:
-        if sequence not in self._sequences:
-            raise VosbenchError(f"{self.root}: {sequence!r} is not a video of {self.name}")
+        self._check_sequence(sequence)
         scored = list_images(self._frames_root(False) / sequence, (".jpg",), "frames")
         frames = list_images(self._frames_root(True) / sequence, (".jpg",), "frames") if self.all_frames else scored
         index = {p.stem: i for i, p in enumerate(frames)}

@@ -13,9 +13,11 @@ Histogram analyses (counts per frame; N positions, K objects, B = ``bases``):
 
 The matching memory holds B/2 bases per group (background, foreground), B per object as
 SWEM's default 2 x 128. Per-frame statistics (one row per frame): SwiftNet's variation
-(``variation.py``), the periodic bank's redundancy (``bank.py``) and that of XMem's
-long-term memory fed on the bank's schedule (``long_term.py``). The matching and
-variation analyses need every frame's object masks; without them they are skipped.
+(``variation.py``), the periodic bank's redundancy (``bank.py``), that of XMem's
+long-term memory fed on the bank's schedule (``long_term.py``) and, for a method with
+an object memory, that of its object summaries (``objects.py``). The matching,
+variation and object-memory analyses need every frame's object masks; without them
+they are skipped.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from vosbench.redundancy.em import frame_bases
 from vosbench.redundancy.histogram import CHUNK, Bins, Unit, max_counts, pair_counts
 from vosbench.redundancy.long_term import LongTermRedundancy
 from vosbench.redundancy.matching import SwemMatching
+from vosbench.redundancy.objects import ObjectSummaryRedundancy
 from vosbench.redundancy.summary import HEADLINES
 from vosbench.redundancy.variation import COLUMNS as VARIATION_COLUMNS
 from vosbench.redundancy.variation import DTYPES as VARIATION_DTYPES
@@ -47,6 +50,9 @@ ANALYSES = ("inter", "intra", "inter_em", "intra_em", "matching_fixed", "matchin
 MASKED = ("matching_fixed", "matching_adaptive")
 BANK_COLUMNS = ("bank_written", "bank_stored", "bank_redundant", "bank_share")
 LONG_TERM_COLUMNS = ("long_term_changed", "working_stored", "long_term_stored", "long_term_redundant", "long_term_share")
+# missing (NA) where the method keeps no object memory or the masks are not all given
+OBJECT_DTYPES = {"object_written": "boolean", "object_stored": "Int64", "object_redundant": "Int64", "object_share": "Float64"}
+OBJECT_COLUMNS = tuple(OBJECT_DTYPES)
 
 
 def _default(policy: type, name: str):
@@ -112,6 +118,7 @@ class Frame:
     features: np.ndarray  # raw key features float32 [N, C]
     colour: torch.Tensor | None = None  # mean RGB of each grid cell [3, N]
     masks: tuple[torch.Tensor, torch.Tensor] | None = None  # soft and hard object masks [K, N]
+    summaries: np.ndarray | None = None  # what the frame adds to an object memory [K, Q, C + 1]
 
 
 @dataclass
@@ -133,6 +140,8 @@ def analyse(frames: Iterable[Frame], count: int, num_objects: int, settings: Set
     bank.start()
     long_term = LongTermRedundancy(bins, settings.long_term_memory(), chunk=chunk)
     long_term.start()
+    objects = ObjectSummaryRedundancy(bins, settings.bank_every, chunk=chunk)
+    objects.start(num_objects)
     matching = {
         name: SwemMatching(bins, settings.bases // 2, adaptive, settings.em_iters, settings.tau, settings.seed, chunk)
         for name, adaptive in (("matching_fixed", False), ("matching_adaptive", True))
@@ -185,14 +194,21 @@ def analyse(frames: Iterable[Frame], count: int, num_objects: int, settings: Set
                 "long_term_share": kept.share,
             }
         )
+        if frame.summaries is not None:
+            summed = objects.step(index, frame.summaries, is_last)
+            rows[-1].update(
+                object_written=summed, object_stored=objects.state.stored,
+                object_redundant=objects.state.redundant, object_share=objects.state.share,
+            )
         previous = (units, bases)
-    per_frame = pd.DataFrame(rows, columns=("frame", "positions", *BANK_COLUMNS, *LONG_TERM_COLUMNS))
+    per_frame = pd.DataFrame(rows, columns=("frame", "positions", *BANK_COLUMNS, *LONG_TERM_COLUMNS, *OBJECT_COLUMNS))
     if with_masks:
         per_frame = per_frame.merge(variation.finish(int(per_frame["positions"].iloc[0])), on="frame", how="left")
     else:
         for column, dtype in VARIATION_DTYPES.items():
             per_frame[column] = pd.Series(pd.NA, index=per_frame.index, dtype=dtype)
-    per_frame = per_frame[["frame", "positions", *VARIATION_COLUMNS, *BANK_COLUMNS, *LONG_TERM_COLUMNS]]
+    per_frame = per_frame.astype(OBJECT_DTYPES)
+    per_frame = per_frame[["frame", "positions", *VARIATION_COLUMNS, *BANK_COLUMNS, *LONG_TERM_COLUMNS, *OBJECT_COLUMNS]]
     ran = [a for a in ANALYSES if with_masks or a not in MASKED]
     return Result(histogram_table(histograms, bins), per_frame, ran)
 

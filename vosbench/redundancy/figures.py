@@ -158,8 +158,9 @@ def variation_figure(frames: pd.DataFrame, p_th: float | None = None) -> Figure:
 
 
 def bank_figure(frames: pd.DataFrame, threshold: float = 0.9) -> Figure:
-    """Redundancy inside a growing periodic bank and inside XMem's long-term memory fed on
-    the same schedule: the share of stored features (prototypes) with a near duplicate."""
+    """Redundancy inside a growing periodic bank, inside XMem's long-term memory fed on
+    the same schedule and, where the method keeps one, inside its object memory: the
+    share of stored features (prototypes, summaries) with a near duplicate."""
     figure = Figure(figsize=(6.2, 3.6), layout="constrained")
     ax = figure.subplots()
     _style(ax)
@@ -167,17 +168,18 @@ def bank_figure(frames: pd.DataFrame, threshold: float = 0.9) -> Figure:
     memories = (
         ("bank_written", "bank_share", BLUE, "periodic bank"),
         ("long_term_changed", "long_term_share", RED, "XMem long-term memory"),
+        ("object_written", "object_share", ORANGE, "object memory (summaries of the same object)"),
     )
     for changed, share, colour, label in memories:
-        if share not in frames:
+        if share not in frames or frames[share].isna().all():
             continue
-        written = frames[frames[changed].astype(bool)]
+        written = frames[frames[changed].fillna(False).astype(bool)]
         if written.empty:
             continue
         for _, sequence in written.groupby("sequence", sort=False, observed=True):
             ax.step(sequence["frame"], sequence[share], where="post", color=colour, alpha=0.3, linewidth=0.8)
         # the mean over sequences of each sequence's latest state, from its first change
-        held = frames[frames[share.replace("share", "stored")] > 0]
+        held = frames[frames[share.replace("share", "stored")].fillna(0) > 0]
         latest = held.pivot_table(index="frame", columns="sequence", values=share, observed=True)
         ax.plot(latest.index, latest.mean(axis=1), color=colour, linewidth=2, label=f"{label}, mean over sequences")
         shown.append(held[share])
@@ -187,7 +189,7 @@ def bank_figure(frames: pd.DataFrame, threshold: float = 0.9) -> Figure:
     ax.set_ylim(max(0.0, np.floor(low * 10) / 10 - 0.1), 1.01)  # shares cluster near 1: show their spread
     ax.set_xlabel("frame", fontsize=8)
     ax.set_ylabel(f"share of stored features whose nearest\nother stored feature has cosine >= {threshold:g}", fontsize=8)
-    ax.set_title("redundancy inside a periodic bank and a long-term memory over time", fontsize=9, loc="left")
+    ax.set_title("redundancy inside the memories over time", fontsize=9, loc="left")
     return figure
 
 

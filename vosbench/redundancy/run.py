@@ -6,7 +6,7 @@ Layout of ``OUT_DIR``:
 - ``histograms.parquet`` / ``.csv``: sequence, frame, analysis, bin_lo, bin_hi, count
   (bins with no count left out);
 - ``frames.parquet`` / ``.csv``: per frame, SwiftNet's variation, the periodic bank's
-  redundancy and that of XMem's long-term memory;
+  redundancy, that of XMem's long-term memory and that of the method's object memory;
 - ``sequences.csv``: per sequence, frames, grid, positions, channels, objects, and
   whether the mask analyses ran (and why not);
 - ``summary.csv`` / ``.parquet``: the headline fractions per sequence and overall;
@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
+import torch
 
 from methods.base import Method
 from vosbench import registry
@@ -71,7 +72,7 @@ def run_redundancy(
     """
     out = Path(out)
     spec = registry.get(config.features)
-    resolved = spec.resolve(config.settings)
+    resolved = spec.resolve(config.settings, dataset.family)
     method = spec.factory(resolved, checkpoint=config.checkpoint, device=config.device)
     manifest = {
         "features": config.features,
@@ -154,7 +155,7 @@ class _FrameSource:
             self._check_grid(index, tuple(keys.shape[-2:]), features)
             if self._saved is not None:
                 self._saved[index] = features
-            colour = masks = None
+            colour = masks = summaries = None
             if self.with_masks:
                 labels = info.objects.to_contiguous(self.video.gt_mask(index))
                 if labels.shape != image.shape[:2]:
@@ -164,7 +165,10 @@ class _FrameSource:
                     )
                 colour = grid_colour(image, self.grid)
                 masks = grid_masks(labels, len(info.objects), self.grid)
-            yield Frame(features, colour, masks)
+                ids = torch.arange(1, len(info.objects) + 1)[:, None, None]
+                given = self.method.object_summaries(image, (torch.from_numpy(labels)[None] == ids).float())
+                summaries = None if given is None else given.numpy()
+            yield Frame(features, colour, masks, summaries)
 
     def _check_grid(self, index: int, grid: tuple[int, int], features: np.ndarray) -> None:
         if self.grid is None:

@@ -34,11 +34,15 @@ class MethodChoice:
     checkpoint: str | None = None
 
     @classmethod
-    def of(cls, name: str, settings: dict[str, Any] | None = None, checkpoint: str | None = None, label: str | None = None):
-        """Resolve ``settings`` (values or ``--set`` strings) against the registry's defaults;
-        the checkpoint path made absolute (tasks on other machines start in other folders)."""
+    def of(
+        cls, name: str, settings: dict[str, Any] | None = None, checkpoint: str | None = None, label: str | None = None,
+        family: str | None = None,
+    ):
+        """Resolve ``settings`` (values or ``--set`` strings) against the registry's defaults
+        (for dataset ``family``); the checkpoint path made absolute (tasks on other
+        machines start in other folders)."""
         spec = registry.get(name)
-        resolved = _plain(spec.resolve(settings))
+        resolved = _plain(spec.resolve(settings, family))
         return cls(label or name, name, resolved, str(Path(checkpoint).absolute()) if checkpoint is not None else None)
 
     def build(self, device: str, dtype: str) -> Any:
@@ -73,8 +77,11 @@ def _sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def choose_methods(methods: Sequence[str], settings: Sequence[str] = (), checkpoints: Sequence[str] = ()) -> tuple[MethodChoice, ...]:
-    """The command line's ``--method``, ``--set`` and ``--checkpoint`` values -> methods.
+def choose_methods(
+    methods: Sequence[str], settings: Sequence[str] = (), checkpoints: Sequence[str] = (), family: str | None = None
+) -> tuple[MethodChoice, ...]:
+    """The command line's ``--method``, ``--set`` and ``--checkpoint`` values -> methods,
+    with the defaults of dataset ``family`` (``Dataset.family``) where a method has its own.
 
     ``--set [LABEL:]name=value``: with a label, for that method; without, for every method.
     ``--checkpoint [LABEL:]PATH``: with one method the label may be left out.
@@ -103,7 +110,8 @@ def choose_methods(methods: Sequence[str], settings: Sequence[str] = (), checkpo
 
     checkpoint_of = checkpoint_targets(checkpoints, labels, "LABEL")
     return tuple(
-        MethodChoice.of(names[label], per_label[label], checkpoint_of.get(label), label=label) for label in labels
+        MethodChoice.of(names[label], per_label[label], checkpoint_of.get(label), label=label, family=family)
+        for label in labels
     )
 
 

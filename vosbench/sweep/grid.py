@@ -96,9 +96,11 @@ def label_of(method: str, point: dict[str, Any]) -> str:
 
 
 def plan_sweep(
-    methods: Sequence[str], grid: Sequence[str], settings: Sequence[str] = (), checkpoints: Sequence[str] = ()
+    methods: Sequence[str], grid: Sequence[str], settings: Sequence[str] = (), checkpoints: Sequence[str] = (),
+    family: str | None = None,
 ) -> Sweep:
-    """The command line's ``-m``, ``--grid``, ``--set`` and ``--checkpoint`` -> a checked sweep.
+    """The command line's ``-m``, ``--grid``, ``--set`` and ``--checkpoint`` -> a checked
+    sweep, with the defaults of dataset ``family`` where a method has its own.
 
     ``--set [METHOD:]name=value`` fixes a parameter for every method (each must have it)
     or for one; ``--checkpoint [METHOD:]FILE`` as in ``vosbench run``. Every setting is
@@ -128,7 +130,7 @@ def plan_sweep(
         for combination in itertools.product(*values):
             point = dict(zip((axis.name for axis in mine), combination))
             label = label_of(name, point)
-            choices.append(MethodChoice.of(name, {**fixed[name], **point}, checkpoint_of.get(name), label=label))
+            choices.append(MethodChoice.of(name, {**fixed[name], **point}, checkpoint_of.get(name), label=label, family=family))
     labels = [c.label for c in choices]
     for label in labels:
         if not LABEL.match(label) or labels.count(label) > 1:
