@@ -143,12 +143,18 @@ class Hiera(nn.Module):
             self.blocks.append(HieraBlock(dim, dim_out, heads, window, pool_query=i - 1 in ends[:3]))
             dim = dim_out
         self.channels = [self.blocks[i].mlp.layers[-1].out_features for i in ends]
+        self._position: tuple | None = None
 
     def position(self, h: int, w: int) -> torch.Tensor:
-        pos = F.interpolate(self.pos_embed, size=(h, w), mode="bicubic")
+        """The position embedding of an h x w grid [1, h, w, C], kept while the size and the
+        tables stay (every frame has the same size: its bicubic resize cost 80 ms a frame)."""
         window = self.pos_embed_window
-        pos = pos + window.tile(1, 1, h // window.shape[2], w // window.shape[3])
-        return pos.permute(0, 2, 3, 1)
+        key = (h, w, self.pos_embed.device, self.pos_embed.dtype, self.pos_embed._version, window._version)
+        if self._position is None or self._position[0] != key:
+            pos = F.interpolate(self.pos_embed, size=(h, w), mode="bicubic")
+            pos = pos + window.tile(1, 1, h // window.shape[2], w // window.shape[3])
+            self._position = (key, pos.permute(0, 2, 3, 1))
+        return self._position[1]
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Normalised image [B, 3, H, W] -> the stages' outputs [B, C_i, H / 4·2^i, W / 4·2^i]."""

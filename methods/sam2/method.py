@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from methods.base import MemoryReport, Method
+from methods.fast_inference import onednn_linears
 from methods.frames import normalise, to_tensor
 from methods.memory.recent_window import RecentWindowMemory
 from methods.objects import ObjectSlots
@@ -70,6 +71,7 @@ class SAM2Method(Method):
     def __init__(self, network: SAM2, memory: RecentWindowMemory, device: str | torch.device = "cpu", dtype: torch.dtype | None = None):
         super().__init__(device, dtype)
         self.network = network.to(self.device).eval()
+        onednn_linears(self.network)  # CPU float32: oneDNN's matmul, not MKL's (see fast_inference)
         self.template = memory
         self.info: VideoInfo | None = None
         self.record: FrameRecord | None = None

@@ -2,7 +2,10 @@
 
 The neck projects each trunk stage to 256 channels (``convs.0`` takes the coarsest)
 and adds a nearest-upsampled top-down path only into the stride-16 level; the
-stride-32 level is then dropped (``scalp``), leaving strides 4, 8 and 16.
+stride-32 level is then dropped (``scalp``), leaving strides 4, 8 and 16. SAM 2 uses
+the stride-4 and stride-8 maps only through the decoder's 1x1 convolutions
+(``conv_s0``, ``conv_s1``), so each pair of 1x1 convolutions runs as one, composed
+(9 GFLOP less a frame, the same sums in another order).
 """
 
 from __future__ import annotations
@@ -59,12 +62,20 @@ class FpnNeck(nn.Module):
         # convs.0 projects the coarsest stage
         self.convs = nn.ModuleList(Lateral(c, dim) for c in reversed(channels))
 
-    def forward(self, stages: list[torch.Tensor]) -> list[torch.Tensor]:
-        """The trunk's stages (finest first) -> 256-channel maps at strides 4, 8, 16."""
+    def forward(self, stages: list[torch.Tensor], heads: tuple[nn.Conv2d, nn.Conv2d]) -> list[torch.Tensor]:
+        """The trunk's stages (finest first) -> the stride-4 and stride-8 maps through
+        ``heads`` (1x1 convolutions of the 256 channels) and the 256-channel stride-16 map."""
         n = len(stages) - 1
         top = self.convs[0](stages[n])
         s16 = self.convs[1](stages[n - 1]) + F.interpolate(top.float(), scale_factor=2.0, mode="nearest")
-        return [self.convs[3](stages[0]), self.convs[2](stages[1]), s16]
+        return [composed(self.convs[3].conv, heads[0], stages[0]), composed(self.convs[2].conv, heads[1], stages[1]), s16]
+
+
+def composed(first: nn.Conv2d, then: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """then(first(x)) for two 1x1 convolutions, as one: W = W2 W1, b = W2 b1 + b2."""
+    w1, w2 = first.weight[:, :, 0, 0], then.weight[:, :, 0, 0]
+    weight = (w2 @ w1)[:, :, None, None]
+    return F.conv2d(x, weight, w2 @ first.bias + then.bias)
 
 
 class ImageEncoder(nn.Module):
@@ -73,5 +84,5 @@ class ImageEncoder(nn.Module):
         self.trunk = trunk
         self.neck = neck
 
-    def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
-        return self.neck(self.trunk(image))
+    def forward(self, image: torch.Tensor, heads: tuple[nn.Conv2d, nn.Conv2d]) -> list[torch.Tensor]:
+        return self.neck(self.trunk(image), heads)

@@ -80,9 +80,9 @@ class SAM2(nn.Module):
     # --- per frame ----------------------------------------------------------------
     def encode_image(self, image: torch.Tensor) -> FrameFeatures:
         """Normalised image [1, 3, 1024, 1024] -> its features."""
-        s4, s8, s16 = self.image_encoder(image)
         decoder = self.sam_mask_decoder
-        return FrameFeatures(s16, decoder.conv_s0(s4), decoder.conv_s1(s8))
+        feat_s0, feat_s1, s16 = self.image_encoder(image, (decoder.conv_s0, decoder.conv_s1))
+        return FrameFeatures(s16, feat_s0, feat_s1)
 
     def positions(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """Sine encodings [1, 4096, 256] of the image tokens and [1, 4096, 64] of the memory tokens."""
