@@ -220,6 +220,22 @@ def test_other_checkpoints_and_sizes_are_refused(tmp_path, state):
         build({"keep": "some"})
 
 
+def test_compile_is_refused_on_the_cpu_and_recorded_as_a_parameter(checkpoint):
+    """torch.compile of the image encoder is a CUDA option (untested here: no GPU); on
+    the CPU and without weights it is one error line, and its value is a registered
+    parameter, so a run's manifest states it."""
+    from vosbench import registry
+
+    spec_ = registry.get("sam2")
+    assert spec_.resolve({"compile": "true"})["compile"] is True and spec_.defaults()["compile"] is False
+    for kwargs in ({"checkpoint": str(checkpoint)}, {"checkpoint": None, "device": "cuda"}):
+        with pytest.raises(VosbenchError, match="compile=true compiles the network's image encoder for CUDA") as error:
+            build({"compile": True}, **kwargs)
+        assert "\n" not in str(error.value)
+    with pytest.raises(VosbenchError, match="parameter compile must be true or false"):
+        build({"compile": "yes"}, str(checkpoint))
+
+
 # --- memory policy ----------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from vosbench.registry import Param, register
 
 PARAMS = (
     *RECENT_WINDOW_PARAMS,
+    Param("compile", False, "CUDA with a checkpoint: torch.compile the image encoder (max-autotune, as the official vos_optimized / compile_image_encoder); the manifest records it. Refused on the CPU; untested on CUDA here"),
     Param("top_k", 20, "training-free: stored positions each query position reads (top-k softmax); SAM 2 itself attends to all", nullable=True),
     *training_free_params(stride=16),
 )
@@ -36,6 +37,14 @@ def build(config: dict, checkpoint: str | None = None, device: str = "cpu", dtyp
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
         raise VosbenchError(f"sam2: parameter top_k must be a positive integer or none, got {top_k!r}")
     memory = recent_window_memory(config, "sam2", top_k)
+    compile_ = config["compile"]
+    if not isinstance(compile_, bool):
+        raise VosbenchError(f"sam2: parameter compile must be true or false, got {compile_!r}")
+    if compile_ and (checkpoint is None or torch.device(device).type != "cuda"):
+        raise VosbenchError(
+            "sam2: compile=true compiles the network's image encoder for CUDA: give --device cuda and --checkpoint "
+            "(on the CPU, and in the weightless mode, leave compile=false)"
+        )
     if checkpoint is None:
         return training_free(config, memory, device, dtype)
-    return SAM2Method(load_sam2(checkpoint), memory, device, dtype)
+    return SAM2Method(load_sam2(checkpoint), memory, device, dtype, compile_image_encoder=compile_)

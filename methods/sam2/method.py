@@ -68,10 +68,16 @@ def non_overlap(logits: torch.Tensor) -> torch.Tensor:
 
 
 class SAM2Method(Method):
-    def __init__(self, network: SAM2, memory: RecentWindowMemory, device: str | torch.device = "cpu", dtype: torch.dtype | None = None):
+    def __init__(self, network: SAM2, memory: RecentWindowMemory, device: str | torch.device = "cpu", dtype: torch.dtype | None = None,
+                 compile_image_encoder: bool = False):
         super().__init__(device, dtype)
         self.network = network.to(self.device).eval()
         onednn_linears(self.network)  # CPU float32: oneDNN's matmul, not MKL's (see fast_inference)
+        if compile_image_encoder:  # build() allows it on CUDA only
+            # as the official predictor's compile_image_encoder: the trunk and neck at
+            # 1024 x 1024 have one shape, so one graph (untested here: no GPU)
+            encoder = self.network.image_encoder
+            encoder.forward = torch.compile(encoder.forward, mode="max-autotune", fullgraph=True, dynamic=False)
         self.template = memory
         self.info: VideoInfo | None = None
         self.record: FrameRecord | None = None
