@@ -1,6 +1,6 @@
 """The benchmark scripts beside bench/run.py: official.py's stand-ins and its timing of
 the official checkouts (given as VOSBENCH_OFFICIAL=FOLDER holding stcn/, swiftnet/,
-swem/, xmem/ and cutie/ checkouts: the official code cannot be downloaded here, so without it those tests
+swem/, xmem/, cutie/ and sam2/ checkouts: the official code cannot be downloaded here, so without it those tests
 skip), memory_read.py and long_video.py."""
 
 from __future__ import annotations
@@ -81,8 +81,8 @@ def test_bare_packages_load_a_checkout_beside_our_methods_package(official, tmp_
     assert methods.base is ours and "methods.inner" not in sys.modules
 
 
-@pytest.mark.skipif(not OFFICIAL, reason="no official checkouts: set VOSBENCH_OFFICIAL=FOLDER with stcn/, swiftnet/, swem/, xmem/, cutie/")
-@pytest.mark.parametrize("name", ["stcn", "swiftnet", "swem", "xmem", "cutie"])
+@pytest.mark.skipif(not OFFICIAL, reason="no official checkouts: set VOSBENCH_OFFICIAL=FOLDER with stcn/, swiftnet/, swem/, xmem/, cutie/, sam2/")
+@pytest.mark.parametrize("name", ["stcn", "swiftnet", "swem", "xmem", "cutie", "sam2"])
 def test_official_code_computes_what_ours_does(official, name):
     """Three small frames through the official code and ours: same masks, close probabilities."""
     rng = np.random.default_rng(0)
