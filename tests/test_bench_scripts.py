@@ -102,6 +102,14 @@ def test_memory_read_bench_reads_a_bank():
     assert table.positions.tolist() == [2 * 30 * 54] and table.ours_s.iloc[0] > 0
 
 
+def test_long_video_bench_names_the_labels_it_knows(tmp_path):
+    import subprocess
+
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "long_video.py"), "--methods", "sam2@window,sam2",
+                             "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "--methods: unknown labels ['sam2']; known: swem, stcn@cap20" in result.stderr
+
+
 def test_long_video_bench_tells_a_capped_bank_from_a_growing_one(tmp_path):
     """A short generated video through bench/long_video.py: STCN's capped bank, SWEM's
     bases and XMem's capped long-term memory stop growing, the uncapped bank does not."""
@@ -127,6 +135,16 @@ def test_long_video_bench_tells_a_capped_bank_from_a_growing_one(tmp_path):
     # frames (the 10th is consolidated as it is written)
     assert table.loc["xmem", "stored_end"] == table.loc["xmem", "stored_settled"] == 2 * (147 + 9 * 15)
     assert table.loc["xmem", "verdict"] == "flat"
+    # SAM 2's recent window: bounded storage keeps the conditioning frame and the 6 recent
+    # ones (3x5 grid, 2 objects), the official keep-everything storage grows to the end
+    assert table.loc["sam2@window", "verdict"] == "flat"
+    assert table.loc["sam2@window", "stored_end"] == table.loc["sam2@window", "stored_settled"] == 2 * 7 * 15
+    assert table.loc["sam2@all", "settled_frame"] > 146 and table.loc["sam2@all", "verdict"] == "grows"
+    # ... by the same bytes every frame (the video's last frame is not written), over the whole video
+    window, everything = table.loc["sam2@window"], table.loc["sam2@all"]
+    assert window.mib_at_146 == window.mib_at_220 == window.memory_mib_end
+    assert everything.mib_at_220 - everything.mib_at_146 == pytest.approx(everything.mib_at_146 - everything.mib_at_73, rel=1e-9)
+    assert everything.mib_at_220 > 30 * window.mib_at_220  # 219 frames kept against 7
     assert (out / "report" / "report.html").is_file()
 
 
