@@ -1,5 +1,5 @@
 """SAM 2.1: the official conformance cases through the checkpoint loader (each case
-computed once per module), its state-dict layout and sizes, bad checkpoints, and its
+computed once, in one test), its state-dict layout and sizes, bad checkpoints, and its
 memory as a policy (selection, bounded storage, the weightless mode)."""
 
 from __future__ import annotations
@@ -38,12 +38,14 @@ def video_info(mask0: np.ndarray, frames: int) -> VideoInfo:
     return VideoInfo("test", frames, *mask0.shape, ObjectIds(tuple(ids)), {i: 0 for i in ids})
 
 
-def run(method, frames: list[np.ndarray], mask0: np.ndarray) -> dict[str, list]:
-    """Drive ``method`` over ``frames`` (objects given on frame 0); what each frame computed."""
-    method.start(video_info(mask0, len(frames)))
+def run(method, frames: list[np.ndarray], mask0: np.ndarray, length: int | None = None) -> dict[str, list]:
+    """Drive ``method`` over ``frames`` (objects given on frame 0), the first frames of a
+    video of ``length`` (default: all of it); what each frame computed."""
+    length = length or len(frames)
+    method.start(video_info(mask0, length))
     out: dict[str, list] = {k: [] for k in ("prob", "low_res", "logits_raw", "score", "pointer", "best", "spatial", "pointers", "memory")}
     for t, frame in enumerate(frames):
-        out["prob"].append(method.step(frame, mask0 if t == 0 else None, t == len(frames) - 1).numpy())
+        out["prob"].append(method.step(frame, mask0 if t == 0 else None, t == length - 1).numpy())
         record = method.record
         out["low_res"].append(record.heads.low_res[:, 0].numpy())
         out["logits_raw"].append(record.logits_raw.numpy())
@@ -56,21 +58,27 @@ def run(method, frames: list[np.ndarray], mask0: np.ndarray) -> dict[str, list]:
     return out
 
 
-_computed: dict[str, dict] = {}
+# The lowered-ISA pass (ATEN_CPU_CAPABILITY=default) checks the first 9 frames of the
+# 12: frame 8 is the first whose window has slid (frame 1 left it), and the last three
+# frames, the dearest (seven memory frames each), are left to the native pass. The
+# video is still 12 frames long for the method (the pointers' temporal normaliser).
+LOWERED_FRAMES = 9
 
 
-@pytest.fixture(scope="module")
-def computed(checkpoint):
-    """Each case run once per module (a 12-frame case costs minutes on one thread)."""
+def frames_checked() -> int | None:
+    return LOWERED_FRAMES if torch.backends.cpu.get_cpu_capability() == "DEFAULT" else None
 
-    def get(case: str) -> dict:
-        if case not in _computed:
-            data = load_case("sam2", case)
-            _computed[case] = run(build({}, str(checkpoint)), data["frames"], data["mask0"])
-        return _computed[case]
 
-    yield get
-    _computed.clear()
+def computed_case(case: str, checkpoint) -> tuple[dict, dict]:
+    """The case's expected arrays (cut to the frames checked) and what our SAM 2 computed."""
+    data = load_case("sam2", case)
+    length = len(data["frames"])
+    checked = frames_checked() or length
+    got = run(build({}, str(checkpoint)), data["frames"][:checked], data["mask0"], length)
+    for name, value in data.items():
+        if isinstance(value, np.ndarray) and value.shape[:1] == (length,):
+            data[name] = value[:checked]
+    return data, got
 
 
 # --- conformance -----------------------------------------------------------------
@@ -84,28 +92,32 @@ CASES = [
 
 @pytest.mark.conformance
 @pytest.mark.parametrize("case", CASES)
-def test_memory_selection_is_the_official_one(case, computed):
-    data, facts = load_case("sam2", case), spec("sam2")["cases"][case]
-    got = computed(case)
+def test_the_official_run_is_reproduced(case, checkpoint):
+    """One test per case, so that the case is computed once whichever worker takes it
+    (a 12-frame case costs minutes on one thread)."""
+    data, got = computed_case(case, checkpoint)
+    check_memory_selection(case, data, got)
+    check_outputs(case, data, got)
+
+
+def check_memory_selection(case: str, data: dict, got: dict) -> None:
+    facts = spec("sam2")["cases"][case]
     assert [len(s) for s in got["spatial"]] == data["num_mem_frames_attended"].tolist()
     assert [len(p) for p in got["pointers"]] == data["num_obj_ptrs"].tolist()
     tokens = [4096 * len(s) + 4 * len(p) for s, p in zip(got["spatial"], got["pointers"])]
     assert tokens == data["memory_tokens"].tolist()
     for t, expected in facts["memory_per_frame"].items():
-        assert got["spatial"][int(t)] == [(m["frame"], m["maskmem_tpos_enc_index"]) for m in expected["spatial_memories"]]
-        assert got["pointers"][int(t)] == [(p["frame"], p["temporal_position"]) for p in expected["obj_ptrs"]]
-    # the report: what the memory keeps (keep=all: every frame but the last) and what frame t attended
+        if int(t) < len(got["spatial"]):
+            assert got["spatial"][int(t)] == [(m["frame"], m["maskmem_tpos_enc_index"]) for m in expected["spatial_memories"]]
+            assert got["pointers"][int(t)] == [(p["frame"], p["temporal_position"]) for p in expected["obj_ptrs"]]
+    # the report: what the memory keeps (keep=all: every frame but the video's last) and what frame t attended
     objects = facts["num_objects"]
     kept = [m.tiers["kept"] for m in got["memory"]]
-    assert kept == [objects * (4096 + 4) * min(t + 1, 11) for t in range(12)]
+    assert kept == [objects * (4096 + 4) * min(t + 1, 11) for t in range(len(kept))]
     assert [m.tiers["attended"] for m in got["memory"][1:]] == [objects * n for n in data["memory_tokens"][1:].tolist()]
 
 
-@pytest.mark.conformance
-@pytest.mark.parametrize("case", CASES)
-def test_outputs_match_the_official_run(case, computed):
-    data = load_case("sam2", case)
-    got = computed(case)
+def check_outputs(case: str, data: dict, got: dict) -> None:
     # README tolerances: 10x the largest variation across threads and instruction sets
     assert np.array(got["best"])[1:].tolist() == data["best_mask_idx"][1:].tolist()
     assert np.abs(np.stack(got["low_res"]) - data["low_res_logits"]).max() <= 1e-4
