@@ -24,6 +24,7 @@ import functools
 
 import torch
 from torch import nn
+from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 from methods.backbones.resnet import ResNet
 from vosbench.errors import VosbenchError
@@ -124,11 +125,14 @@ def onednn_ready() -> bool:
 
 
 def _onednn_applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    # under a dispatch mode (torch's FlopCounterMode in bench/run.py), torch's own ops,
+    # which it counts
     return (
         x.device.type == "cpu"
         and x.dtype == weight.dtype == torch.float32
         and not torch.is_autocast_enabled("cpu")
         and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
+        and _get_current_dispatch_mode() is None
         and onednn_ready()
     )
 

@@ -71,7 +71,7 @@ class SAM2Method(Method):
     def __init__(self, network: SAM2, memory: RecentWindowMemory, device: str | torch.device = "cpu", dtype: torch.dtype | None = None,
                  compile_image_encoder: bool = False):
         super().__init__(device, dtype)
-        self.network = network.to(self.device).eval()
+        self.network = network.to(self.device).eval().requires_grad_(False)
         onednn_linears(self.network)  # CPU float32: oneDNN's matmul, not MKL's (see fast_inference)
         if compile_image_encoder:  # build() allows it on CUDA only
             # as the official predictor's compile_image_encoder: the trunk and neck at
