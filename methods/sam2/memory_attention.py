@@ -25,9 +25,10 @@ def axial_rotation(dim: int, side: int, theta: float = 10000.0, device: torch.de
 
 def rotate(x: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
     """Turn channel pairs (2i, 2i+1) of x [..., N, C] by ``turns`` [n, C/2], repeated
-    along N when N is a multiple of n (several memory frames), as complex products. A
-    float32 x (with contiguous rows) is turned in place: one pass over the keys of
-    seven memory frames instead of eight; another dtype gives a turned copy."""
+    along N when N is a multiple of n (several memory frames), as complex products (as
+    the official code turns them). A float32 x (rows contiguous) is turned in place, so
+    the memory's keys need no second copy and no concatenation with the pointer tokens;
+    another dtype gives a turned copy."""
     n = turns.shape[0]
     shape = x.shape
     pairs = x.float()
