@@ -3,10 +3,12 @@
 The method is built through the registry and its checkpoint loader. Without
 ``--checkpoint`` the synthetic conformance weights (../shared/conformance/<method>) are
 regenerated (speed does not depend on the values); ``--training-free`` times the method
-without weights. CPU timings on a shared machine are rough.
+without weights. ``--objects K`` cuts the sequence's object into K (vertical bands of
+equal area), for the time per frame against the number of objects (SAM 2 tracks each
+object apart: sam2#593). CPU timings on a shared machine are rough.
 
     python bench/frame_time.py --method stcn [--set mem_every=5] [--sequence blackswan] [--frames 15]
-        [--threads 2] [--device cpu] [--checkpoint FILE | --training-free]
+        [--objects 1] [--threads 2] [--device cpu] [--checkpoint FILE | --training-free]
 """
 
 from __future__ import annotations
@@ -75,10 +77,21 @@ def load_sequence(data: Path, sequence: str, frames: int) -> tuple[list[np.ndarr
     return images, (first > 127).astype(np.uint8)
 
 
+def split_objects(mask: np.ndarray, count: int) -> np.ndarray:
+    """The object of a binary mask cut into ``count`` objects 1..count: vertical bands
+    holding equal shares of its pixels."""
+    columns = np.cumsum(mask.sum(axis=0))
+    if columns[-1] < count:
+        raise SystemExit(f"--objects {count}: the first mask has only {columns[-1]} object pixels")
+    band = np.minimum(columns * count // (columns[-1] + 1), count - 1) + 1  # 1..count per column
+    return (mask * band[None, :]).astype(np.uint8)
+
+
 def video_info(name: str, count: int, mask: np.ndarray) -> VideoInfo:
-    """A video of ``count`` frames with one object, the size of ``mask``."""
+    """A video of ``count`` frames with the objects of ``mask`` (ids 1..K), its size."""
     height, width = mask.shape
-    return VideoInfo(name, count, height, width, ObjectIds((1,)), {1: 0})
+    ids = tuple(int(i) for i in np.unique(mask) if i)
+    return VideoInfo(name, count, height, width, ObjectIds(ids), {i: 0 for i in ids})
 
 
 def time_frames(method, frames: list[np.ndarray], mask: np.ndarray, name: str = "video",
@@ -112,6 +125,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=15)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--objects", type=int, default=1, help="cut the object into this many")
     parser.add_argument("--method", required=True, help="a registered method: stcn, swiftnet, swem, ...")
     parser.add_argument("--set", dest="settings", action="append", default=[], help="parameter as name=value")
     parser.add_argument("--checkpoint", type=Path)
@@ -121,12 +135,15 @@ def main() -> None:
 
     method = build_method(args.method, args.settings, args.checkpoint, args.training_free, args.device)
     frames, mask = load_sequence(args.data, args.sequence, args.frames)
+    if args.objects < 1:
+        raise SystemExit(f"--objects {args.objects}: give 1 or more")
+    mask = split_objects(mask, args.objects)
     table = time_frames(method, frames, mask, args.sequence)
     height, width = mask.shape
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     steady = table[table.frame > 0]
     weights = "training-free" if args.training_free else ("file" if args.checkpoint else "synthetic")
-    print(f"{args.method} ({weights}) {args.sequence} {height}x{width}, {args.device}, {args.threads} threads: "
+    print(f"{args.method} ({weights}) {args.sequence} {height}x{width}, {args.objects} object(s), {args.device}, {args.threads} threads: "
           f"median {steady.total_s.median():.3f} s per frame over frames 1..{len(frames) - 1}")
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The official STCN, SwiftNet, SWEM, XMem and Cutie code timed on this machine, on the same frames and weights as ours.
+"""The official STCN, SwiftNet, SWEM, XMem, Cutie and SAM 2 code timed on this machine, on the same frames and weights as ours.
 
 Issue 8 asks for our methods to be faster than the official pipelines "compared at the
 same time of day": this runs checkouts of hkchengrex/STCN and lmm077/SWEM (never
@@ -38,7 +38,13 @@ its trunks' ImageNet loading is skipped (the checkpoint replaces those weights).
 
 Cutie is driven as its ``eval_vos.py`` drives it (``official_cutie``), the small model.
 
-    python bench/official.py [--stcn CHECKOUT] [--swem CHECKOUT] [--xmem CHECKOUT] [--cutie CHECKOUT] [--sequence blackswan] [--frames 8] [--threads 2]
+SAM 2.1 (Hiera-Tiny) is driven as its ``tools/vos_inference.py`` drives the video
+predictor (``official_sam2``). Its ``init_state`` loads and resizes every frame before
+the timing starts; ours resizes each frame inside its step, which counts against us. The
+two run in lockstep (``LOCKSTEP``): each frame by the official code, then by ours, so
+that another job's changing load on a shared machine falls on both alike.
+
+    python bench/official.py [--stcn CHECKOUT] [--swem CHECKOUT] [--xmem CHECKOUT] [--cutie CHECKOUT] [--sam2 CHECKOUT] [--sequence blackswan] [--frames 8] [--threads 2]
 """
 
 from __future__ import annotations
@@ -403,11 +409,118 @@ def official_cutie(checkout: Path, frames: list[np.ndarray], mask: np.ndarray):
         return list(np.diff(starts)), np.stack(probs)
 
 
+def official_sam2_predictor():
+    """The official SAM 2.1 Hiera-Tiny video predictor built as ``build_sam2_video_predictor``
+    builds it for ``tools/vos_inference.py`` (configs/sam2.1/sam2.1_hiera_t.yaml, no
+    post-processing, non-overlapping masks), with the modules instantiated directly
+    instead of through hydra, and the synthetic weights loaded as its ``_load_checkpoint``."""
+    from conformance import synthetic_state_dict
+    from sam2.modeling.backbones.hieradet import Hiera
+    from sam2.modeling.backbones.image_encoder import FpnNeck, ImageEncoder
+    from sam2.modeling.memory_attention import MemoryAttention, MemoryAttentionLayer
+    from sam2.modeling.memory_encoder import CXBlock, Fuser, MaskDownSampler, MemoryEncoder
+    from sam2.modeling.position_encoding import PositionEmbeddingSine
+    from sam2.modeling.sam.transformer import RoPEAttention
+    from sam2.sam2_video_predictor import SAM2VideoPredictor
+
+    trunk = Hiera(embed_dim=96, num_heads=1, stages=[1, 2, 7, 2], global_att_blocks=[5, 7, 9], window_pos_embed_bkg_spatial_size=[7, 7])
+    neck = FpnNeck(PositionEmbeddingSine(256, normalize=True, temperature=10000), d_model=256,
+                   backbone_channel_list=[768, 384, 192, 96], fpn_top_down_levels=[2, 3], fpn_interp_model="nearest")
+    rope = {"rope_theta": 10000.0, "feat_sizes": [64, 64], "embedding_dim": 256, "num_heads": 1, "downsample_rate": 1, "dropout": 0.1}
+    layer = MemoryAttentionLayer(
+        activation="relu", dim_feedforward=2048, dropout=0.1, pos_enc_at_attn=False, d_model=256,
+        pos_enc_at_cross_attn_keys=True, pos_enc_at_cross_attn_queries=False,
+        self_attention=RoPEAttention(**rope), cross_attention=RoPEAttention(**rope, rope_k_repeat=True, kv_in_dim=64),
+    )
+    model = SAM2VideoPredictor(
+        image_encoder=ImageEncoder(trunk, neck, scalp=1),
+        memory_attention=MemoryAttention(d_model=256, pos_enc_at_input=True, layer=layer, num_layers=4),
+        memory_encoder=MemoryEncoder(
+            64, MaskDownSampler(kernel_size=3, stride=2, padding=1),
+            Fuser(CXBlock(256, kernel_size=7, padding=3, layer_scale_init_value=1e-6, use_dwconv=True), num_layers=2),
+            PositionEmbeddingSine(64, normalize=True, temperature=10000),
+        ),
+        num_maskmem=7, image_size=1024, sigmoid_scale_for_mem_enc=20.0, sigmoid_bias_for_mem_enc=-10.0,
+        use_mask_input_as_output_without_sam=True, directly_add_no_mem_embed=True, no_obj_embed_spatial=True,
+        use_high_res_features_in_sam=True, multimask_output_in_sam=True, iou_prediction_use_sigmoid=True,
+        use_obj_ptrs_in_encoder=True, add_tpos_enc_to_obj_ptrs=True, proj_tpos_enc_in_obj_ptrs=True,
+        use_signed_tpos_enc_to_obj_ptrs=True, only_obj_ptrs_in_the_past_for_eval=True, pred_obj_scores=True,
+        pred_obj_scores_mlp=True, fixed_no_obj_ptr=True, multimask_output_for_tracking=True,
+        use_multimask_token_for_obj_ptr=True, multimask_min_pt_num=0, multimask_max_pt_num=1,
+        use_mlp_for_obj_ptr_proj=True, compile_image_encoder=False, non_overlap_masks=True,
+    )
+    missing, unexpected = model.load_state_dict(synthetic_state_dict("sam2"))
+    if missing or unexpected:
+        raise SystemExit(f"the official SAM 2 does not take the synthetic weights: missing {missing}, unexpected {unexpected}")
+    return model.eval()
+
+
+def official_sam2(checkout: Path, frames: list[np.ndarray], mask: np.ndarray, alongside=None):
+    """Seconds per frame and the official foreground probabilities [T, H, W] of a one-object
+    video, driven as ``tools/vos_inference.py`` drives the predictor: ``init_state`` on a
+    frame folder (the frames as PNG data under the .jpg names its loader lists: it decodes
+    by content; all frames are loaded and resized there, before the timing),
+    ``add_new_mask`` on frame 0, ``propagate_in_video``. ``alongside(t)``, when given, runs
+    after frame t outside the official clock. Stand-ins: ``tqdm`` (a pass-through) and
+    ``iopath`` (imported, unused without trunk weights); its package ``__init__`` (hydra's
+    config search) is not run."""
+    if not (checkout / "sam2" / "sam2_video_predictor.py").is_file():
+        raise SystemExit(f"{checkout}: no sam2/sam2_video_predictor.py; give --sam2 a checkout of facebookresearch/sam2")
+    from PIL import Image
+
+    stand_ins = {"tqdm": types.ModuleType("tqdm"), "iopath": types.ModuleType("iopath"),
+                 "iopath.common": types.ModuleType("iopath.common"), "iopath.common.file_io": types.ModuleType("iopath.common.file_io")}
+    stand_ins["tqdm"].tqdm = lambda iterable=None, *args, **kwargs: iterable
+    stand_ins["iopath.common.file_io"].g_pathmgr = None
+    packages = ["sam2", "sam2.modeling", "sam2.modeling.backbones", "sam2.modeling.sam", "sam2.utils"]
+    with tempfile.TemporaryDirectory() as scratch, bare_packages(checkout, packages), torch.inference_mode():
+        for name, module in stand_ins.items():
+            sys.modules.setdefault(name, module)
+        for t, frame in enumerate(frames):
+            Image.fromarray(frame).save(Path(scratch) / f"{t:05d}.jpg", format="PNG")
+        predictor = official_sam2_predictor()
+        state = predictor.init_state(scratch)
+        predictor.add_new_mask(state, frame_idx=0, obj_id=1, mask=mask > 0)
+        outputs, times, probs = predictor.propagate_in_video(state), [], []
+        while True:
+            start = time.perf_counter()
+            output = next(outputs, None)
+            if output is None:
+                break
+            times.append(time.perf_counter() - start)
+            t, _, logits = output
+            probs.append(torch.sigmoid(logits[0, 0]).numpy())
+            if alongside is not None:
+                alongside(t)
+        return times, np.stack(probs)
+
+
 def ours(name: str, frames: list[np.ndarray], mask: np.ndarray) -> tuple[list[float], np.ndarray]:
     """Our seconds per frame and foreground probabilities [T, H, W], from one timed pass."""
     foreground = []
     table = frame_time.time_frames(frame_time.build_method(name, []), frames, mask, foreground=foreground)
     return table.total_s.tolist(), np.stack(foreground)
+
+
+# official drivers that take ``alongside``: ours computes each frame right after the
+# official code, so a shared machine's changing load falls on both alike
+LOCKSTEP = {"sam2"}
+
+
+def lockstep(name: str, checkout: Path, frames: list[np.ndarray], mask: np.ndarray):
+    """The official and our seconds per frame and probabilities, frame by frame in turn."""
+    method = frame_time.build_method(name, [])
+    method.start(frame_time.video_info("video", len(frames), mask))
+    our_times, foreground = [], []
+
+    def alongside(t: int) -> None:
+        start = time.perf_counter()
+        probs = method.step(frames[t], mask if t == 0 else None, t == len(frames) - 1)
+        our_times.append(time.perf_counter() - start)
+        foreground.append(probs[1].numpy())
+
+    official_times, official_prob = OFFICIAL[name](checkout, frames, mask, alongside=alongside)
+    return official_times, official_prob, our_times, np.stack(foreground)
 
 
 def mask_agreement(a: np.ndarray, b: np.ndarray) -> float:
@@ -417,14 +530,18 @@ def mask_agreement(a: np.ndarray, b: np.ndarray) -> float:
 
 OFFICIAL = {
     "stcn": official_stcn, "swiftnet": official_swiftnet, "swem": official_swem, "xmem": official_xmem, "cutie": official_cutie,
+    "sam2": official_sam2,
 }
 
 
 def compare(name: str, checkout: Path, frames: list[np.ndarray], mask: np.ndarray) -> dict:
     """The official and our s/frame (medians over frames 1..), the speed-up, and how far
     the outputs agree."""
-    official_times, official_prob = OFFICIAL[name](checkout, frames, mask)
-    our_times, our_prob = ours(name, frames, mask)
+    if name in LOCKSTEP:
+        official_times, official_prob, our_times, our_prob = lockstep(name, checkout, frames, mask)
+    else:
+        official_times, official_prob = OFFICIAL[name](checkout, frames, mask)
+        our_times, our_prob = ours(name, frames, mask)
     return {
         "method": name,
         "official_s": statistics.median(official_times[1:]),
@@ -444,6 +561,7 @@ def main() -> None:
     parser.add_argument("--swem", type=Path, help="a checkout of lmm077/SWEM")
     parser.add_argument("--xmem", type=Path, help="a checkout of hkchengrex/XMem")
     parser.add_argument("--cutie", type=Path, help="a checkout of hkchengrex/Cutie")
+    parser.add_argument("--sam2", type=Path, help="a checkout of facebookresearch/sam2")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "davis2016-val")
     parser.add_argument("--sequence", default="blackswan")
     parser.add_argument("--frames", type=int, default=8)
@@ -451,7 +569,7 @@ def main() -> None:
     args = parser.parse_args()
     checkouts = {name: getattr(args, name) for name in OFFICIAL if getattr(args, name)}
     if not checkouts:
-        parser.error("give at least one checkout: --stcn, --swiftnet, --swem, --xmem, --cutie")
+        parser.error("give at least one checkout: --stcn, --swiftnet, --swem, --xmem, --cutie, --sam2")
     torch.set_num_threads(args.threads)
     frames, mask = frame_time.load_sequence(args.data, args.sequence, args.frames)
     print(f"{args.sequence} {mask.shape[0]}x{mask.shape[1]}, {args.threads} threads, median over frames 1..{args.frames - 1}")

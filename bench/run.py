@@ -16,6 +16,7 @@ convolution reference.
 
     python bench/run.py [--quick] [--out bench/results/<timestamp>] [--device cpu|cuda] [--threads 2]
         [--official stcn=PATH] [--official swiftnet=PATH] [--official swem=PATH] [--official xmem=PATH] [--official cutie=PATH]
+        [--official sam2=PATH]
         [--reference-evaluator davis2017-evaluation=PATH] [--reference-evaluator vos-benchmark=PATH]
         [--reference-python PYTHON]
 
@@ -54,10 +55,11 @@ import official  # noqa: E402
 import redundancy_speed  # noqa: E402
 import telemetry_overhead  # noqa: E402
 from methods.base import STAGES  # noqa: E402
+from vosbench import registry  # noqa: E402
 from vosbench.atomic import atomic_dir  # noqa: E402
 from vosbench.telemetry.environment import environment as machine_environment  # noqa: E402
 
-METHODS = ("stcn", "swiftnet", "swem", "xmem", "cutie")
+METHODS = ("stcn", "swiftnet", "swem", "xmem", "cutie", "sam2")
 # Official code as released, float32, 2 threads, DAVIS 480p, median s/frame (issue 8).
 OFFICIAL_S_PER_FRAME = {"stcn": 1.24, "swiftnet": 0.43, "swem": 1.48}
 OFFICIAL_LABEL = "official, measured earlier on this machine (issue 8)"
@@ -134,7 +136,8 @@ def method_rows(name: str, frames: list[np.ndarray], mask: np.ndarray, device: s
     method = frame_time.build_method(name, [], device=device)
     foreground = []
     times = frame_time.time_frames(method, frames, mask, "bench", foreground)
-    direct = frame_time.build_method(name, ["fast_conv=false"], device=device)
+    direct_settings = ["fast_conv=false"] if "fast_conv" in registry.get(name).defaults() else []
+    direct = frame_time.build_method(name, direct_settings, device=device)
     counts = flops.count_frames(direct, frame_time.video_info("bench", len(frames), mask), frames, mask, STAGES)
     times, counts = times.iloc[1:], counts.iloc[1:]
     rows = []

@@ -1,6 +1,6 @@
 """The benchmark scripts beside bench/run.py: official.py's stand-ins and its timing of
 the official checkouts (given as VOSBENCH_OFFICIAL=FOLDER holding stcn/, swiftnet/,
-swem/, xmem/ and cutie/ checkouts: the official code cannot be downloaded here, so without it those tests
+swem/, xmem/, cutie/ and sam2/ checkouts: the official code cannot be downloaded here, so without it those tests
 skip), memory_read.py and long_video.py."""
 
 from __future__ import annotations
@@ -81,8 +81,8 @@ def test_bare_packages_load_a_checkout_beside_our_methods_package(official, tmp_
     assert methods.base is ours and "methods.inner" not in sys.modules
 
 
-@pytest.mark.skipif(not OFFICIAL, reason="no official checkouts: set VOSBENCH_OFFICIAL=FOLDER with stcn/, swiftnet/, swem/, xmem/, cutie/")
-@pytest.mark.parametrize("name", ["stcn", "swiftnet", "swem", "xmem", "cutie"])
+@pytest.mark.skipif(not OFFICIAL, reason="no official checkouts: set VOSBENCH_OFFICIAL=FOLDER with stcn/, swiftnet/, swem/, xmem/, cutie/, sam2/")
+@pytest.mark.parametrize("name", ["stcn", "swiftnet", "swem", "xmem", "cutie", "sam2"])
 def test_official_code_computes_what_ours_does(official, name):
     """Three small frames through the official code and ours: same masks, close probabilities."""
     rng = np.random.default_rng(0)
@@ -100,6 +100,14 @@ def test_memory_read_bench_reads_a_bank():
     memory_read = load("memory_read")
     table = memory_read.measure([2], repeats=1)
     assert table.positions.tolist() == [2 * 30 * 54] and table.ours_s.iloc[0] > 0
+
+
+def test_long_video_bench_names_the_labels_it_knows(tmp_path):
+    import subprocess
+
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "long_video.py"), "--methods", "sam2@window,sam2",
+                             "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "--methods: unknown labels ['sam2']; known: swem, stcn@cap20" in result.stderr
 
 
 def test_long_video_bench_tells_a_capped_bank_from_a_growing_one(tmp_path):
@@ -127,6 +135,16 @@ def test_long_video_bench_tells_a_capped_bank_from_a_growing_one(tmp_path):
     # frames (the 10th is consolidated as it is written)
     assert table.loc["xmem", "stored_end"] == table.loc["xmem", "stored_settled"] == 2 * (147 + 9 * 15)
     assert table.loc["xmem", "verdict"] == "flat"
+    # SAM 2's recent window: bounded storage keeps the conditioning frame and the 6 recent
+    # ones (3x5 grid, 2 objects), the official keep-everything storage grows to the end
+    assert table.loc["sam2@window", "verdict"] == "flat"
+    assert table.loc["sam2@window", "stored_end"] == table.loc["sam2@window", "stored_settled"] == 2 * 7 * 15
+    assert table.loc["sam2@all", "settled_frame"] > 146 and table.loc["sam2@all", "verdict"] == "grows"
+    # ... by the same bytes every frame (the video's last frame is not written), over the whole video
+    window, everything = table.loc["sam2@window"], table.loc["sam2@all"]
+    assert window.mib_at_146 == window.mib_at_220 == window.memory_mib_end
+    assert everything.mib_at_220 - everything.mib_at_146 == pytest.approx(everything.mib_at_146 - everything.mib_at_73, rel=1e-9)
+    assert everything.mib_at_220 > 30 * window.mib_at_220  # 219 frames kept against 7
     assert (out / "report" / "report.html").is_file()
 
 

@@ -1,5 +1,5 @@
-"""The inference speed-ups compute what the network computes: folded BatchNorms and
-NNPACK convolutions against the plain modules."""
+"""The inference speed-ups compute what the network computes: folded BatchNorms, NNPACK
+convolutions and oneDNN matrix products against the plain modules and torch's attention."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import torch
 from torch import nn
 
 from methods.backbones.resnet import ResNet
-from methods.fast_inference import NNPACKConv2d, for_inference, nnpack_eligible, nnpack_ready, use_nnpack
+from methods.fast_inference import (
+    NNPACKConv2d, OneDNNLinear, attention, for_inference, nnpack_eligible, nnpack_ready, onednn_linears, onednn_ready, use_nnpack,
+)
 
 
 def trained_like(network: nn.Module) -> nn.Module:
@@ -86,3 +88,28 @@ def test_for_inference_keeps_the_official_arithmetic_when_asked():
         expected = plain[1](plain[0](x)[-1])
         got = fast[1](fast[0](x)[-1])
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-4 * expected.abs().max().item())
+
+
+def test_onednn_linears_compute_what_the_layers_compute():
+    network = nn.Sequential(nn.Linear(96, 384), nn.GELU(), nn.Linear(384, 96, bias=False)).eval()
+    plain = copy.deepcopy(network)
+    assert onednn_linears(network) == 2 and all(type(m) is OneDNNLinear for m in network if not isinstance(m, nn.GELU))
+    assert list(network.state_dict()) == list(plain.state_dict())
+    x = torch.randn(2, 16, 16, 96)
+    with torch.inference_mode():
+        torch.testing.assert_close(network(x), plain(x), rtol=1e-5, atol=1e-5)
+    # training keeps torch's path (oneDNN's op has no gradient here)
+    network(x).sum().backward()
+    assert network[0].weight.grad is not None
+
+
+@pytest.mark.parametrize("width", [48, 16], ids=["values-as-wide", "values-narrower"])
+def test_blocked_attention_is_softmax_attention(width):
+    generator = torch.Generator().manual_seed(0)
+    q, k = torch.randn(2, 3, 300, 48, generator=generator), torch.randn(2, 3, 700, 48, generator=generator)
+    v = torch.randn(2, 3, 700, width, generator=generator)
+    expected = torch.softmax(q @ k.transpose(-1, -2) / 48**0.5, dim=-1) @ v
+    with torch.inference_mode():
+        got = attention(q, k, v, block=128)  # 300 queries: two whole blocks and a part
+    assert onednn_ready()
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
