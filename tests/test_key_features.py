@@ -73,7 +73,8 @@ def drive(method, policy_attribute: str) -> tuple[Recording, list[np.ndarray]]:
     return recording, shots
 
 
-@pytest.mark.parametrize(("features", "channels"), [("pretrained", 152), ("colour", 128)])
+# learned: 40 + 112 channels, beside the 128 colour/position ones at the default tf_colour
+@pytest.mark.parametrize(("features", "channels"), [("pretrained", 280), ("colour", 128)])
 @pytest.mark.parametrize(("name", "attribute", "stride"), [("stcn", "memory_policy", 16), ("swem", "memory_policy", 8)])
 def test_training_free_keys_are_the_stored_keys(name, attribute, stride, features, channels):
     spec = registry.get(name)

@@ -61,8 +61,8 @@ def test_counts_on_real_davis_frames(davis_run):
     config, _, out, tables = davis_run
     info = tables.sequences.set_index("sequence")
     assert list(info.index) == SEQUENCES
-    n = 30 * 54  # 480x854 at training-free stride 16; 152 channels: the learned features (40 + 112)
-    assert (info["positions"] == n).all() and (info["channels"] == 152).all() and (info["stride"] == 16).all()
+    n = 30 * 54  # 480x854 at training-free stride 16; 280 channels: the learned features (40 + 112) and the colour part (128)
+    assert (info["positions"] == n).all() and (info["channels"] == 280).all() and (info["stride"] == 16).all()
     assert info["masks"].all()
     k = config.analysis.bases
     expected = {"intra": n * (n - 1) // 2, "intra_em": k * (k - 1) // 2}
@@ -96,7 +96,7 @@ def test_histograms_recomputed_from_saved_features_match_exactly(davis_run):
     config, _, out, tables = davis_run
     for sequence in SEQUENCES:
         features = np.load(out / "features" / f"{sequence}.npy")
-        assert features.dtype == np.float32 and features.shape == (FRAMES, 30 * 54, 152)
+        assert features.dtype == np.float32 and features.shape == (FRAMES, 30 * 54, 280)
         ours = tables.histograms[tables.histograms["sequence"] == sequence]
         for (t, analysis), counts in recompute(features, config.analysis).items():
             rows = ours[(ours["frame"] == t) & (ours["analysis"] == analysis)]
