@@ -1,9 +1,11 @@
 """The evaluator's tables without pandas (vosbench.eval.tables): the CSV and Parquet files
 equal what pandas writes for the same tables, the DataFrames built on demand keep the
-dtypes pandas gave them."""
+dtypes pandas gave them, and ``vosbench eval`` never imports pandas."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import ROOT
 from test_eval_folders import binary_folders, youtube_folders
 from test_eval_protocols import write_lvos, write_mose
 from vosbench.eval import EvalResult, evaluate
@@ -113,3 +116,22 @@ def test_columns_must_be_arrays_of_one_length():
     with pytest.raises(ValueError, match="not a 1-D int, float, bool or str array"):
         EvalResult({**good, "global": {"J": [0.5]}})
 
+
+@pytest.mark.parametrize("mode", ["davis", "youtube"])
+def test_eval_command_imports_no_pandas(tmp_path, mode):
+    gt, pred = binary_folders(tmp_path) if mode == "davis" else youtube_folders(tmp_path)
+    argv = ["vosbench", "eval", str(pred), "--gt", str(gt), "--out", str(tmp_path / "out"), "--mode", mode, "--workers", "1"]
+    script = (
+        "import sys\n"
+        "import cli\n"
+        f"sys.argv = {argv!r}\n"
+        "try:\n"
+        "    cli.main()\n"
+        "except SystemExit as end:\n"
+        "    assert not end.code, end.code\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pandas'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]", done.stdout
+    assert (tmp_path / "out" / "per_frame.parquet").is_file()
