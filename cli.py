@@ -68,11 +68,11 @@ def eval_command(
         workers=workers, progress=True,
     )
     result.write(out)
-    row = result.global_.iloc[0]
-    scored = result.per_sequence
-    figures = "  ".join(f"{name} {row[name]:.3f}" for name in result.global_.columns[:4])
+    # the columns, not the DataFrames: building those would import pandas
+    overall, objects = result.columns["global"], result.columns["per_sequence"]["sequence"]
+    figures = "  ".join(f"{name} {float(values[0]):.3f}" for name, values in list(overall.items())[:4])
     Console().print(
-        f"{out}: {figures}  over {len(scored)} object(s) in {scored['sequence'].nunique()} sequence(s) ({mode} mode, "
+        f"{out}: {figures}  over {len(objects)} object(s) in {len(set(objects))} sequence(s) ({mode} mode, "
         f"{time.perf_counter() - began:.1f} s)",
         highlight=False,
         soft_wrap=True,

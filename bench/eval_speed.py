@@ -83,7 +83,7 @@ def run_in_process(pred: Path, gt: Path, workers: int) -> Measure:
     cpu, began = _cpu(), time.perf_counter()
     result = evaluate(pred, gt, workers=workers)
     measure = Measure("vosbench.eval.evaluate() in process", _cpu() - cpu, time.perf_counter() - began, _peak_mib())
-    measure.jf = float(result.global_["J&F-Mean"].iloc[0])
+    measure.jf = float(result.columns["global"]["J&F-Mean"][0])
     return measure
 
 

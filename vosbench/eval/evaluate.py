@@ -12,19 +12,23 @@ import concurrent.futures
 import contextlib
 import multiprocessing
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import numpy as np
-import pandas as pd
 
 from vosbench.atomic import atomic_dir
 from vosbench.errors import VosbenchError
+from vosbench.eval import tables
 from vosbench.eval.boundary import BOUND_TH
 from vosbench.eval.folders import find_jobs
 from vosbench.eval.sequence import Mode, SequenceJob, SequenceScores, evaluate_sequence
 from vosbench.eval.statistics import summarize
+from vosbench.eval.tables import Columns
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PER_SEQUENCE_COLUMNS = ["sequence", "object", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay"]
 GLOBAL_COLUMNS = ["J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay"]
@@ -32,19 +36,54 @@ TABLES = ("per_frame", "per_sequence", "global")
 OUTPUT_FILES = frozenset(f"{t}.{ext}" for t in TABLES for ext in ("csv", "parquet"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EvalResult:
     """Tidy tables: one row per (sequence, object, frame), per (sequence, object), and
     the global row. ``unscored`` lists (sequence, object) pairs with no scored frame
-    (youtube mode: an object first annotated on the last frame); they are left out."""
+    (youtube mode: an object first annotated on the last frame); they are left out.
 
-    per_frame: pd.DataFrame
-    per_sequence: pd.DataFrame
-    global_: pd.DataFrame
+    ``columns`` holds each table (``TABLES``) as plain columns (``vosbench.eval.tables``);
+    ``per_frame``, ``per_sequence`` and ``global_`` are DataFrames built from them on
+    first access, so that scoring and writing never import pandas.
+    """
+
+    columns: dict[str, Columns]
     unscored: tuple[tuple[str, int], ...] = ()
+    _frames: dict[str, "pd.DataFrame"] = field(default_factory=dict, init=False, repr=False)
 
-    def tables(self) -> dict[str, pd.DataFrame]:
-        return {"per_frame": self.per_frame, "per_sequence": self.per_sequence, "global": self.global_}
+    def __post_init__(self) -> None:
+        if tuple(self.columns) != TABLES:
+            raise ValueError(f"EvalResult needs the tables {TABLES}, in order; got {tuple(self.columns)}")
+        for name, columns in self.columns.items():
+            tables.check(columns, name)
+
+    @classmethod
+    def from_frames(
+        cls, per_frame: "pd.DataFrame", per_sequence: "pd.DataFrame", global_: "pd.DataFrame", unscored: Iterable = ()
+    ) -> "EvalResult":
+        """From tables built with pandas (the lvos, mose2 and sav protocols)."""
+        frames = (per_frame, per_sequence, global_)
+        return cls({name: tables.from_frame(frame) for name, frame in zip(TABLES, frames)}, tuple(unscored))
+
+    def _frame(self, name: str) -> "pd.DataFrame":
+        if name not in self._frames:
+            self._frames[name] = tables.to_frame(self.columns[name])
+        return self._frames[name]
+
+    @property
+    def per_frame(self) -> "pd.DataFrame":
+        return self._frame("per_frame")
+
+    @property
+    def per_sequence(self) -> "pd.DataFrame":
+        return self._frame("per_sequence")
+
+    @property
+    def global_(self) -> "pd.DataFrame":
+        return self._frame("global")
+
+    def tables(self) -> dict[str, "pd.DataFrame"]:
+        return {name: self._frame(name) for name in TABLES}
 
     def write(self, out_dir: str | os.PathLike) -> Path:
         """Write every table as CSV (floats at full, round-trip precision) and Parquet.
@@ -62,10 +101,9 @@ class EvalResult:
                     f"{out_dir}: holds other files ({', '.join(foreign[:3])}); choose an empty or new --out folder"
                 )
         with atomic_dir(out_dir) as tmp:
-            for name, table in self.tables().items():
-                # pandas writes floats with repr(), the shortest string that reads back exactly
-                table.to_csv(tmp / f"{name}.csv", index=False)
-                table.to_parquet(tmp / f"{name}.parquet", index=False)
+            for name, columns in self.columns.items():
+                tables.write_csv(columns, tmp / f"{name}.csv")
+                tables.write_parquet(columns, tmp / f"{name}.parquet")
         return out_dir
 
 
@@ -118,13 +156,24 @@ def combine(sequences: list[SequenceScores]) -> EvalResult:
             stats.append([seq.name, obj.object_id, *summarize(np.array(obj.j)), *summarize(np.array(obj.f))])
     if not stats:
         raise VosbenchError("no object has a scored frame; nothing to evaluate")
-    per_frame = pd.DataFrame(frame_cols).astype({"object": "int64", "J": "float64", "F": "float64"})
-    per_sequence = pd.DataFrame(stats, columns=PER_SEQUENCE_COLUMNS).astype({"object": "int64"})
+    per_frame = {
+        "sequence": tables.strings(frame_cols["sequence"]),
+        "object": np.array(frame_cols["object"], dtype=np.int64),
+        "frame": tables.strings(frame_cols["frame"]),
+        "J": np.array(frame_cols["J"], dtype=np.float64),
+        "F": np.array(frame_cols["F"], dtype=np.float64),
+    }
+    by_column = list(zip(*stats))
+    per_sequence = {
+        "sequence": tables.strings(by_column[0]),
+        "object": np.array(by_column[1], dtype=np.int64),
+        **{c: np.array(v, dtype=np.float64) for c, v in zip(PER_SEQUENCE_COLUMNS[2:], by_column[2:])},
+    }
     # np.mean over the column, as the reference averages its lists (pairwise summation)
-    means = {c: float(np.mean(per_sequence[c].to_numpy(dtype=np.float64))) for c in PER_SEQUENCE_COLUMNS[2:]}
-    global_ = pd.DataFrame([{"J&F-Mean": (means["J-Mean"] + means["F-Mean"]) / 2.0, **means}], columns=GLOBAL_COLUMNS)
-    return EvalResult(per_frame, per_sequence, global_, tuple(unscored))
-
+    means = {c: float(np.mean(per_sequence[c])) for c in PER_SEQUENCE_COLUMNS[2:]}
+    overall = {"J&F-Mean": (means["J-Mean"] + means["F-Mean"]) / 2.0, **means}
+    global_ = {c: np.array([overall[c]], dtype=np.float64) for c in GLOBAL_COLUMNS}
+    return EvalResult({"per_frame": per_frame, "per_sequence": per_sequence, "global": global_}, tuple(unscored))
 
 def _run(jobs: list[SequenceJob], workers: int, progress: bool) -> list[SequenceScores]:
     """Score the jobs, in parallel when ``workers`` > 1; results in job order.

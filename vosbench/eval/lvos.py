@@ -115,7 +115,7 @@ def evaluate_lvos(
             jm, fm = float(np.nanmean(j[k])), float(np.nanmean(f[k]))
             rows.append([name, k, name not in unseen, jm, fm, (jm + fm) / 2, spread(j[k], f[k])])
     per_object = pd.DataFrame(rows, columns=OBJECT_COLUMNS).astype({"object": "int64", "seen": "bool"})
-    return EvalResult(pd.DataFrame(frame_cols).astype({"object": "int64"}), per_object, headline(per_object))
+    return EvalResult.from_frames(pd.DataFrame(frame_cols).astype({"object": "int64"}), per_object, headline(per_object))
 
 
 def headline(per_object: pd.DataFrame) -> pd.DataFrame:

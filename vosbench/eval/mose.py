@@ -186,7 +186,7 @@ def evaluate_mose2(
     per_object = pd.DataFrame(rows, columns=OBJECT_COLUMNS).astype({"object": "int64"})
     if per_object.empty:
         raise VosbenchError(f"{gt_dir}: no object to score")
-    return EvalResult(pd.DataFrame(frame_cols).astype({"object": "int64"}), per_object, headline(per_object))
+    return EvalResult.from_frames(pd.DataFrame(frame_cols).astype({"object": "int64"}), per_object, headline(per_object))
 
 
 def headline(per_object: pd.DataFrame) -> pd.DataFrame:

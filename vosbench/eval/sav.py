@@ -74,7 +74,7 @@ def evaluate_sav(
     f_all = float(np.array(per_object["F-Mean"], dtype=np.float64).mean())
     global_ = pd.DataFrame([[(j_all + f_all) / 2, j_all, f_all]], columns=["J&F-Mean", "J-Mean", "F-Mean"])
     per_frame = pd.DataFrame(frame_cols).astype({"object": "int64"})
-    return EvalResult(per_frame, per_object, global_, tuple(unscored))
+    return EvalResult.from_frames(per_frame, per_object, global_, unscored)
 
 
 def _binary(path: Path) -> np.ndarray:
