@@ -294,6 +294,33 @@ def test_window_keeps_memory_flat_and_attends_the_same(objects):
     assert kept["window"][-1] == 64 * 16 * 2 * 7 + 256 * 4 * 16
 
 
+def test_temporal_stride_takes_the_previous_frame_and_every_rth():
+    policy = RecentWindowMemory(temporal_stride=5)
+    policy.reset(1)
+    write_frames(policy, 23)
+    # frame 22 (the previous), then 20, 15, 10, 5 by fives; 0 is the conditioning frame
+    assert policy.spatial(23) == [(0, 6), (5, 4), (10, 3), (15, 2), (20, 1), (22, 0)]
+    write_frames(policy, 5, index_from=23)
+    assert policy.spatial(27) == [(0, 6), (5, 5), (10, 4), (15, 3), (20, 2), (25, 1), (26, 0)]
+    with pytest.raises(ValueError, match="temporal_stride"):
+        RecentWindowMemory(temporal_stride=0)
+
+
+@pytest.mark.parametrize("stride", [2, 5])
+def test_window_with_a_temporal_stride_attends_the_same_and_stays_flat(stride):
+    kept, chosen = {"all": [], "window": []}, {"all": [], "window": []}
+    for name in kept:
+        policy = RecentWindowMemory(keep=name, temporal_stride=stride)
+        policy.reset(1)
+        policy.num_frames = 200
+        for t in range(80):
+            write_frames(policy, 1, index_from=t)
+            kept[name].append(policy.tiers()["kept"])
+            chosen[name].append(policy.spatial(t + 1))
+    assert chosen["window"] == chosen["all"]
+    assert max(kept["window"][60:]) == max(kept["window"][40:60]) < kept["all"][-1] / 3
+
+
 def test_later_objects_condition_on_their_own_frame():
     policy = RecentWindowMemory()
     policy.reset(1)

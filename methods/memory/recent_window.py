@@ -4,7 +4,10 @@
 Every frame is written (but the last). A read for frame t attends to the conditioning
 frames, then to the frames t - (num_maskmem - 1) .. t - 1 that were written, oldest
 first; a frame's temporal slot is its distance minus one (the conditioning frames take
-the last slot, ``num_maskmem - 1``). Object pointers (vectors a network writes beside a
+the last slot, ``num_maskmem - 1``). With a ``temporal_stride`` r > 1 (the official
+``memory_temporal_stride_for_eval``) the frame t - 1 stays, and the others come from
+every r-th frame: ((t - 2) // r) r, then r, 2r, ... before it; the slots stay those of
+r = 1. Object pointers (vectors a network writes beside a
 frame's memory, SAM 2's decoder tokens) are read from the conditioning frames at or
 before t, then from t - 1, t - 2, ... back to t - (P - 1), where
 P = min(video length, ``max_obj_ptrs``), each with its signed distance.
@@ -58,9 +61,13 @@ def _pad(t: torch.Tensor | None, num_new: int) -> torch.Tensor | None:
 
 
 class RecentWindowMemory(MemoryPolicy):
-    def __init__(self, num_maskmem: int = 7, max_obj_ptrs: int = 16, keep: str = "all", top_k: int | None = None):
+    def __init__(
+        self, num_maskmem: int = 7, max_obj_ptrs: int = 16, keep: str = "all", top_k: int | None = None, temporal_stride: int = 1
+    ):
         if isinstance(num_maskmem, bool) or not isinstance(num_maskmem, int) or num_maskmem < 1:
             raise ValueError(f"num_maskmem must be a positive integer, got {num_maskmem!r}")
+        if isinstance(temporal_stride, bool) or not isinstance(temporal_stride, int) or temporal_stride < 1:
+            raise ValueError(f"temporal_stride must be a positive integer, got {temporal_stride!r}")
         if isinstance(max_obj_ptrs, bool) or not isinstance(max_obj_ptrs, int) or max_obj_ptrs < 1:
             raise ValueError(f"max_obj_ptrs must be a positive integer, got {max_obj_ptrs!r}")
         if keep not in KEEP:
@@ -69,6 +76,7 @@ class RecentWindowMemory(MemoryPolicy):
         self.max_obj_ptrs = max_obj_ptrs
         self.keep = keep
         self.top_k = top_k
+        self.temporal_stride = temporal_stride
         self.num_frames: int | None = None  # the video's length, for the pointer cap
         self.reset(0)
 
@@ -115,11 +123,13 @@ class RecentWindowMemory(MemoryPolicy):
             self._drop(index + 1)
 
     def _drop(self, upcoming: int) -> None:
-        # nothing older than the window of the next frame is attended again
+        # nothing outside the windows of the next frame and later ones is attended again
+        r, last = self.temporal_stride, self.num_maskmem - 1
+        oldest = ((upcoming - 2) // r) * r - (last - 2) * r  # the oldest strided frame of the next read
         for frame, entry in self.entries.items():
             if entry.conditioning:
                 continue
-            if frame < upcoming - (self.num_maskmem - 1):
+            if frame < upcoming - 1 and (last < 2 or frame % r or frame < oldest):
                 entry.keys = entry.values = None
             if frame < upcoming - (self.max_obj_ptrs - 1):
                 entry.pointer = None
@@ -128,12 +138,13 @@ class RecentWindowMemory(MemoryPolicy):
     # --- selection ---------------------------------------------------------------------
     def spatial(self, index: int) -> list[tuple[int, int]]:
         """(frame, temporal slot) of the frames frame ``index`` attends to, in order."""
-        last = self.num_maskmem - 1
+        last, r = self.num_maskmem - 1, self.temporal_stride
         chosen = [(f, last) for f, e in sorted(self.entries.items()) if e.conditioning and f < index]
-        for distance in range(last, 0, -1):
-            entry = self.entries.get(index - distance)
+        for distance in range(last, 0, -1):  # the official t_rel: the slot, and the distance when r = 1
+            frame = index - 1 if distance == 1 else ((index - 2) // r) * r - (distance - 2) * r
+            entry = self.entries.get(frame)
             if entry is not None and not entry.conditioning and entry.keys is not None:
-                chosen.append((index - distance, distance - 1))
+                chosen.append((frame, distance - 1))
         return chosen
 
     def pointer_cap(self) -> int:
@@ -215,6 +226,7 @@ class RecentWindowMemory(MemoryPolicy):
 RECENT_WINDOW_PARAMS = (
     Param("num_maskmem", 7, "recent-window memory: the conditioning frames' slot plus this many minus one most recent frames attended"),
     Param("max_obj_ptrs", 16, "recent-window memory: object pointers attended at most (capped by the video's length)"),
+    Param("temporal_stride", 1, "recent-window memory: beside the previous frame, attend every this-many-th frame (official memory_temporal_stride_for_eval; 1: the most recent)"),
     Param("keep", "all", "recent-window memory: all (official: every frame kept, only attention capped) or window (drop what cannot be attended again: flat memory)", choices=KEEP),
 )
 
@@ -223,6 +235,6 @@ def recent_window_memory(config: dict, method: str, top_k: int | None = None) ->
     """The policy from ``config``'s ``RECENT_WINDOW_PARAMS`` values; a bad value is one
     error line naming ``method``'s parameter."""
     try:
-        return RecentWindowMemory(config["num_maskmem"], config["max_obj_ptrs"], config["keep"], top_k)
+        return RecentWindowMemory(config["num_maskmem"], config["max_obj_ptrs"], config["keep"], top_k, config["temporal_stride"])
     except ValueError as error:
         raise VosbenchError(f"{method}: parameter {error}") from None
