@@ -42,15 +42,19 @@ SAM 2.1 (Hiera-Tiny) is driven as its ``tools/vos_inference.py`` drives the vide
 predictor (``official_sam2``). Its ``init_state`` loads and resizes every frame before
 the timing starts; ours resizes each frame inside its step, which counts against us. The
 two run in lockstep (``LOCKSTEP``): each frame by the official code, then by ours, so
-that another job's changing load on a shared machine falls on both alike.
+that another job's changing load on a shared machine falls on both alike. ``--objects K``
+cuts the object into K (the official predictor runs each object on its own after the
+shared image encoder; ours batches them). ``--flops`` counts each frame's FLOPs of both
+(torch's counter) instead of timing: the speed-up that equal kernels would give.
 
-    python bench/official.py [--stcn CHECKOUT] [--swem CHECKOUT] [--xmem CHECKOUT] [--cutie CHECKOUT] [--sam2 CHECKOUT] [--sequence blackswan] [--frames 8] [--threads 2]
+    python bench/official.py [--stcn CHECKOUT] [--swem CHECKOUT] [--xmem CHECKOUT] [--cutie CHECKOUT] [--sam2 CHECKOUT] [--sequence blackswan] [--frames 8] [--threads 2] [--objects 1] [--flops]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.machinery
 import statistics
 import sys
 import tempfile
@@ -455,21 +459,29 @@ def official_sam2_predictor():
     return model.eval()
 
 
-def official_sam2(checkout: Path, frames: list[np.ndarray], mask: np.ndarray, alongside=None):
-    """Seconds per frame and the official foreground probabilities [T, H, W] of a one-object
-    video, driven as ``tools/vos_inference.py`` drives the predictor: ``init_state`` on a
+def stand_in_module(name: str) -> types.ModuleType:
+    """An empty module with a spec (torch._dynamo, which the FLOP counter imports, looks
+    up the spec of every module it knows by name)."""
+    module = types.ModuleType(name)
+    module.__spec__ = importlib.machinery.ModuleSpec(name, None)
+    return module
+
+
+def official_sam2(checkout: Path, frames: list[np.ndarray], mask: np.ndarray, alongside=None, around=contextlib.nullcontext):
+    """Seconds per frame and the official probabilities [T, K, H, W] of each object (ids
+    1..K in ``mask``), driven as ``tools/vos_inference.py`` drives the predictor: ``init_state`` on a
     frame folder (the frames as PNG data under the .jpg names its loader lists: it decodes
     by content; all frames are loaded and resized there, before the timing),
     ``add_new_mask`` on frame 0, ``propagate_in_video``. ``alongside(t)``, when given, runs
-    after frame t outside the official clock. Stand-ins: ``tqdm`` (a pass-through) and
+    after frame t outside the official clock; ``around()`` is entered for each frame's
+    official computation (a FLOP counter). Stand-ins: ``tqdm`` (a pass-through) and
     ``iopath`` (imported, unused without trunk weights); its package ``__init__`` (hydra's
     config search) is not run."""
     if not (checkout / "sam2" / "sam2_video_predictor.py").is_file():
         raise SystemExit(f"{checkout}: no sam2/sam2_video_predictor.py; give --sam2 a checkout of facebookresearch/sam2")
     from PIL import Image
 
-    stand_ins = {"tqdm": types.ModuleType("tqdm"), "iopath": types.ModuleType("iopath"),
-                 "iopath.common": types.ModuleType("iopath.common"), "iopath.common.file_io": types.ModuleType("iopath.common.file_io")}
+    stand_ins = {name: stand_in_module(name) for name in ("tqdm", "iopath", "iopath.common", "iopath.common.file_io")}
     stand_ins["tqdm"].tqdm = lambda iterable=None, *args, **kwargs: iterable
     stand_ins["iopath.common.file_io"].g_pathmgr = None
     packages = ["sam2", "sam2.modeling", "sam2.modeling.backbones", "sam2.modeling.sam", "sam2.utils"]
@@ -480,16 +492,18 @@ def official_sam2(checkout: Path, frames: list[np.ndarray], mask: np.ndarray, al
             Image.fromarray(frame).save(Path(scratch) / f"{t:05d}.jpg", format="PNG")
         predictor = official_sam2_predictor()
         state = predictor.init_state(scratch)
-        predictor.add_new_mask(state, frame_idx=0, obj_id=1, mask=mask > 0)
+        for obj_id in (int(i) for i in np.unique(mask) if i):  # as vos_inference.py adds each object's mask
+            predictor.add_new_mask(state, frame_idx=0, obj_id=obj_id, mask=mask == obj_id)
         outputs, times, probs = predictor.propagate_in_video(state), [], []
         while True:
             start = time.perf_counter()
-            output = next(outputs, None)
+            with around():
+                output = next(outputs, None)
             if output is None:
                 break
             times.append(time.perf_counter() - start)
             t, _, logits = output
-            probs.append(torch.sigmoid(logits[0, 0]).numpy())
+            probs.append(torch.sigmoid(logits[:, 0]).numpy())  # [K, H, W], objects in id order
             if alongside is not None:
                 alongside(t)
         return times, np.stack(probs)
@@ -507,20 +521,51 @@ def ours(name: str, frames: list[np.ndarray], mask: np.ndarray) -> tuple[list[fl
 LOCKSTEP = {"sam2"}
 
 
-def lockstep(name: str, checkout: Path, frames: list[np.ndarray], mask: np.ndarray):
-    """The official and our seconds per frame and probabilities, frame by frame in turn."""
+def lockstep(name: str, checkout: Path, frames: list[np.ndarray], mask: np.ndarray, around=contextlib.nullcontext):
+    """The official and our seconds per frame and probabilities, frame by frame in turn;
+    ``around()`` is entered for each frame's computation of either."""
     method = frame_time.build_method(name, [])
     method.start(frame_time.video_info("video", len(frames), mask))
     our_times, foreground = [], []
 
     def alongside(t: int) -> None:
         start = time.perf_counter()
-        probs = method.step(frames[t], mask if t == 0 else None, t == len(frames) - 1)
+        with around():
+            probs = method.step(frames[t], mask if t == 0 else None, t == len(frames) - 1)
         our_times.append(time.perf_counter() - start)
-        foreground.append(probs[1].numpy())
+        foreground.append(probs[1:].numpy())
 
-    official_times, official_prob = OFFICIAL[name](checkout, frames, mask, alongside=alongside)
+    official_times, official_prob = OFFICIAL[name](checkout, frames, mask, alongside=alongside, around=around)
     return official_times, official_prob, our_times, np.stack(foreground)
+
+
+def count_cpu_attention() -> None:
+    """torch's FLOP counter has no formula for the CPU kernel of scaled_dot_product_attention
+    (Hiera's and the official memory attention's): give it the CUDA kernels' formula."""
+    from torch.utils import flop_counter
+
+    op = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+    if op not in flop_counter.flop_registry:
+        flop_counter.register_flop_formula(op, get_raw=True)(flop_counter.sdpa_flop)  # already shape-wrapped
+
+
+def lockstep_flops(name: str, checkout: Path, frames: list[np.ndarray], mask: np.ndarray) -> tuple[list[int], list[int]]:
+    """FLOPs of each frame (torch's count: 2 per multiply-add) of the official code and of
+    ours, frame 0 (the given mask) included; the counter slows both, so no times."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    count_cpu_attention()
+    counts: list[int] = []
+
+    @contextlib.contextmanager
+    def counted():
+        with FlopCounterMode(display=False) as counter:
+            yield
+        counts.append(counter.get_total_flops())
+
+    lockstep(name, checkout, frames, mask, around=counted)
+    # official, then ours, frame after frame; then the official generator's ending call
+    return counts[0::2][: len(frames)], counts[1::2]
 
 
 def mask_agreement(a: np.ndarray, b: np.ndarray) -> float:
@@ -566,14 +611,28 @@ def main() -> None:
     parser.add_argument("--sequence", default="blackswan")
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--objects", type=int, default=1, help="lockstep methods (sam2): cut the object into this many (bench/frame_time.py)")
+    parser.add_argument("--flops", action="store_true", help="lockstep methods (sam2): count each frame's FLOPs instead of timing")
     args = parser.parse_args()
     checkouts = {name: getattr(args, name) for name in OFFICIAL if getattr(args, name)}
     if not checkouts:
         parser.error("give at least one checkout: --stcn, --swiftnet, --swem, --xmem, --cutie, --sam2")
     torch.set_num_threads(args.threads)
     frames, mask = frame_time.load_sequence(args.data, args.sequence, args.frames)
+    if args.objects != 1:
+        if args.objects < 1 or set(checkouts) - LOCKSTEP:
+            parser.error(f"--objects {args.objects}: give 1, or 2 and more with only the lockstep methods ({', '.join(sorted(LOCKSTEP))})")
+        mask = frame_time.split_objects(mask, args.objects)
     print(f"{args.sequence} {mask.shape[0]}x{mask.shape[1]}, {args.threads} threads, median over frames 1..{args.frames - 1}")
     for name, checkout in checkouts.items():
+        if args.flops:
+            if name not in LOCKSTEP:
+                parser.error(f"--flops counts the lockstep methods ({', '.join(sorted(LOCKSTEP))}), not {name}")
+            official, ours_ = lockstep_flops(name, checkout, frames, mask)
+            print(f"{name}: GFLOP per frame, official / ours / ratio")
+            for t, (a, b) in enumerate(zip(official, ours_)):
+                print(f"  frame {t}: {a / 1e9:8.1f} {b / 1e9:8.1f} {a / b:6.3f}")
+            continue
         row = compare(name, checkout, frames, mask)
         print(f"{name}: official {row['official_s']:.3f} s/frame, ours {row['ours_s']:.3f}: {row['speedup']:.2f}x; "
               f"masks agree on {100 * row['mask_agreement']:.3f} % of pixels, max |prob difference| {row['max_prob_diff']:.1e}")

@@ -96,6 +96,22 @@ def test_official_code_computes_what_ours_does(official, name):
     assert row["mask_agreement"] > 0.99, row
 
 
+@pytest.mark.skipif(not OFFICIAL, reason="no official checkouts: set VOSBENCH_OFFICIAL=FOLDER with sam2/")
+def test_official_sam2_with_two_objects_and_its_flops(official):
+    """Two objects through the official predictor (one add_new_mask each) and ours: same
+    masks; then each frame's FLOPs, counted for both, the official's the larger after frame 0."""
+    rng = np.random.default_rng(0)
+    frames = [np.roll(rng.integers(0, 256, (96, 160, 3), dtype=np.uint8), 4 * t, axis=1) for t in range(3)]
+    mask = np.zeros((96, 160), np.uint8)
+    mask[24:72, 40:75], mask[24:72, 75:110] = 1, 2
+    torch.set_num_threads(1)
+    row = official.compare("sam2", Path(OFFICIAL) / "sam2", frames, mask)
+    assert row["mask_agreement"] > 0.99, row
+    ours_, theirs = official.lockstep_flops("sam2", Path(OFFICIAL) / "sam2", frames, mask)[::-1]
+    assert len(ours_) == len(theirs) == 3 and min(ours_) > 1e11
+    assert all(a > b for a, b in zip(theirs[1:], ours_[1:]))
+
+
 def test_memory_read_bench_reads_a_bank():
     memory_read = load("memory_read")
     table = memory_read.measure([2], repeats=1)
