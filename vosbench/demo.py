@@ -27,7 +27,7 @@ from vosbench.run.progress import RunProgress
 
 METHODS = ("stcn", "swiftnet", "swem")
 SETTINGS = ("swem:input_size=none",)
-SYNTH = SynthParams(layout="davis", videos=4, frames=32, height=240, width=432, objects=3, seed=0)
+SYNTH = SynthParams(layout="davis", videos=3, frames=24, height=240, width=432, objects=3, seed=0)
 REDUNDANCY_FEATURES = "swem"
 REDUNDANCY_BASES = 64
 
