@@ -175,6 +175,7 @@ def combine(sequences: list[SequenceScores]) -> EvalResult:
     global_ = {c: np.array([overall[c]], dtype=np.float64) for c in GLOBAL_COLUMNS}
     return EvalResult({"per_frame": per_frame, "per_sequence": per_sequence, "global": global_}, tuple(unscored))
 
+
 def _run(jobs: list[SequenceJob], workers: int, progress: bool) -> list[SequenceScores]:
     """Score the jobs, in parallel when ``workers`` > 1; results in job order.
 
