@@ -31,7 +31,7 @@ PARAMS = (
     Param("buffer_tokens", 2000, "long_term: removal cuts long-term memory this many entries below its capacity, so it runs seldom"),
     Param("resize_short", 480, "shrink frames whose short side exceeds this (bilinear), as the official reader; none: as they are", nullable=True),
     FAST_CONV,
-    *training_free_params(stride=12),
+    *training_free_params(stride=10),
 )
 
 

@@ -15,7 +15,7 @@ PARAMS = (
     *RECENT_WINDOW_PARAMS,
     Param("compile", False, "CUDA with a checkpoint: torch.compile the image encoder (max-autotune, as the official vos_optimized / compile_image_encoder); the manifest records it. Refused on the CPU; untested on CUDA here"),
     Param("top_k", 20, "training-free: stored positions each query position reads (top-k softmax); SAM 2 itself attends to all", nullable=True),
-    *training_free_params(stride=12),
+    *training_free_params(stride=10),
 )
 
 
