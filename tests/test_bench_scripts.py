@@ -152,9 +152,10 @@ def test_long_video_bench_tells_a_capped_bank_from_a_growing_one(tmp_path):
     assert table.loc["xmem", "stored_end"] == table.loc["xmem", "stored_settled"] == 2 * (147 + 9 * 15)
     assert table.loc["xmem", "verdict"] == "flat"
     # SAM 2's recent window: bounded storage keeps the conditioning frame and the 6 recent
-    # ones (3x5 grid, 2 objects), the official keep-everything storage grows to the end
+    # ones (5x8 grid at its 10-pixel stride, 2 objects), the official keep-everything
+    # storage grows to the end
     assert table.loc["sam2@window", "verdict"] == "flat"
-    assert table.loc["sam2@window", "stored_end"] == table.loc["sam2@window", "stored_settled"] == 2 * 7 * 15
+    assert table.loc["sam2@window", "stored_end"] == table.loc["sam2@window", "stored_settled"] == 2 * 7 * 5 * 8
     assert table.loc["sam2@all", "settled_frame"] > 146 and table.loc["sam2@all", "verdict"] == "grows"
     # ... by the same bytes every frame (the video's last frame is not written), over the whole video
     window, everything = table.loc["sam2@window"], table.loc["sam2@all"]
