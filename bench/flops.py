@@ -27,6 +27,20 @@ CONV_SHAPES = ((64, 120, 216), (128, 60, 108), (256, 30, 54), (512, 15, 27))
 MATMUL_SIZE = 2048
 
 
+def count_cpu_attention() -> None:
+    """torch's FLOP counter has no formula for the CPU kernel of scaled_dot_product_attention
+    (SAM 2's Hiera and memory attention, the official code's too), so it counted nothing
+    there: give it the CUDA kernels' formula."""
+    from torch.utils import flop_counter
+
+    op = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+    if op not in flop_counter.flop_registry:
+        flop_counter.register_flop_formula(op, get_raw=True)(flop_counter.sdpa_flop)  # already shape-wrapped
+
+
+count_cpu_attention()
+
+
 class FlopClock:
     """A clock for ``Method.clock`` that attributes the counter's FLOPs to the stage running."""
 

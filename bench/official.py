@@ -539,22 +539,11 @@ def lockstep(name: str, checkout: Path, frames: list[np.ndarray], mask: np.ndarr
     return official_times, official_prob, our_times, np.stack(foreground)
 
 
-def count_cpu_attention() -> None:
-    """torch's FLOP counter has no formula for the CPU kernel of scaled_dot_product_attention
-    (Hiera's and the official memory attention's): give it the CUDA kernels' formula."""
-    from torch.utils import flop_counter
-
-    op = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
-    if op not in flop_counter.flop_registry:
-        flop_counter.register_flop_formula(op, get_raw=True)(flop_counter.sdpa_flop)  # already shape-wrapped
-
-
 def lockstep_flops(name: str, checkout: Path, frames: list[np.ndarray], mask: np.ndarray) -> tuple[list[int], list[int]]:
     """FLOPs of each frame (torch's count: 2 per multiply-add) of the official code and of
     ours, frame 0 (the given mask) included; the counter slows both, so no times."""
-    from torch.utils.flop_counter import FlopCounterMode
+    from flops import FlopCounterMode  # bench/flops.py: the counter, with the CPU attention formula
 
-    count_cpu_attention()
     counts: list[int] = []
 
     @contextlib.contextmanager
@@ -619,6 +608,8 @@ def main() -> None:
         parser.error("give at least one checkout: --stcn, --swiftnet, --swem, --xmem, --cutie, --sam2")
     torch.set_num_threads(args.threads)
     frames, mask = frame_time.load_sequence(args.data, args.sequence, args.frames)
+    if args.flops and set(checkouts) - LOCKSTEP:
+        parser.error(f"--flops counts the lockstep methods ({', '.join(sorted(LOCKSTEP))}), not {', '.join(sorted(set(checkouts) - LOCKSTEP))}")
     if args.objects != 1:
         if args.objects < 1 or set(checkouts) - LOCKSTEP:
             parser.error(f"--objects {args.objects}: give 1, or 2 and more with only the lockstep methods ({', '.join(sorted(LOCKSTEP))})")
@@ -626,8 +617,6 @@ def main() -> None:
     print(f"{args.sequence} {mask.shape[0]}x{mask.shape[1]}, {args.threads} threads, median over frames 1..{args.frames - 1}")
     for name, checkout in checkouts.items():
         if args.flops:
-            if name not in LOCKSTEP:
-                parser.error(f"--flops counts the lockstep methods ({', '.join(sorted(LOCKSTEP))}), not {name}")
             official, ours_ = lockstep_flops(name, checkout, frames, mask)
             print(f"{name}: GFLOP per frame, official / ours / ratio")
             for t, (a, b) in enumerate(zip(official, ours_)):
