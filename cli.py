@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -48,7 +49,6 @@ def eval_command(
     """J&F of predictions against ground truth, exactly as each benchmark's own evaluator computes them."""
     import time
 
-    from vosbench.data import KINDS
     from vosbench.eval.folders import read_split
     from vosbench.eval.protocols import evaluate_protocol
 
@@ -56,8 +56,11 @@ def eval_command(
         raise VosbenchError("give either --sequences or --split, not both")
     check_output_folder(out)
     interrupt_note(f"nothing was written to {out} (its tables are written when every sequence is scored); rerun the command")
-    if dataset is not None and dataset not in KINDS:
-        raise VosbenchError(f"unknown dataset kind {dataset!r}; known: {', '.join(KINDS)}")
+    if dataset is not None:
+        from vosbench.data import KINDS  # the dataset readers, only for their protocol
+
+        if dataset not in KINDS:
+            raise VosbenchError(f"unknown dataset kind {dataset!r}; known: {', '.join(KINDS)}")
     mode = mode or (KINDS[dataset][0].protocol if dataset else "davis")
     names = read_split(split) if split is not None else None
     if sequences is not None:
@@ -638,6 +641,10 @@ def main() -> None:
     a file-system refusal end in one line each and exit 2; Ctrl-C (which typer turns
     into exit code 130) says what was kept. Anything else is a bug and keeps its traceback.
     """
+    # numpy's OpenBLAS starts a thread per core as numpy loads, about a tenth of a second
+    # of CPU per process (more with worker processes), and vosbench never gives numpy a
+    # matrix big enough to use them: the heavy algebra runs in torch, on its own threads
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         app()
     except VosbenchError as error:

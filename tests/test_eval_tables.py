@@ -4,6 +4,7 @@ dtypes pandas gave them, and ``vosbench eval`` never imports pandas."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -118,7 +119,9 @@ def test_columns_must_be_arrays_of_one_length():
 
 
 @pytest.mark.parametrize("mode", ["davis", "youtube"])
-def test_eval_command_imports_no_pandas(tmp_path, mode):
+def test_eval_command_imports_no_pandas_and_starts_no_blas_threads(tmp_path, mode):
+    """The command's fixed cost: pandas and numpy's OpenBLAS thread pool (a thread per core
+    beyond the first, started as numpy loads) are a tenth of a second of CPU each."""
     gt, pred = binary_folders(tmp_path) if mode == "davis" else youtube_folders(tmp_path)
     argv = ["vosbench", "eval", str(pred), "--gt", str(gt), "--out", str(tmp_path / "out"), "--mode", mode, "--workers", "1"]
     script = (
@@ -129,9 +132,16 @@ def test_eval_command_imports_no_pandas(tmp_path, mode):
         "    cli.main()\n"
         "except SystemExit as end:\n"
         "    assert not end.code, end.code\n"
+        "import os\n"
+        "tasks = os.listdir('/proc/self/task') if os.path.isdir('/proc/self/task') else ['self']\n"
+        "names = [open(f'/proc/self/task/{t}/comm').read().strip() if t != 'self' else 'main' for t in tasks]\n"
+        "print(len([n for n in names if n != 'jemalloc_bg_thd']))  # pyarrow's allocator keeps one\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pandas'))\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[-1] == "[]", done.stdout
+    *_, threads, modules = done.stdout.splitlines()
+    assert modules == "[]", done.stdout
+    assert threads == "1", f"{threads} threads at the end of a one-worker eval: numpy's BLAS started a pool"
     assert (tmp_path / "out" / "per_frame.parquet").is_file()
