@@ -52,8 +52,6 @@ _HARMLESS: dict[bytes, dict[int, range]] = {
 # Filter types (PNG specification, section 9.2).
 _NONE, _SUB, _UP, _AVERAGE, _PAETH = range(5)
 
-_CHUNK = 64 * 1024  # bytes inflated at a time: below glibc's threshold for mmap
-
 # The decoding here priced in pixels of Pillow's decoding, fitted over the DAVIS
 # annotations and a few small PNGs with both decoders timed file by file in one run:
 # about _FIXED_COST more per file than Pillow spends on its own per-file work,
@@ -143,31 +141,20 @@ def _inflate(stream: bytes, height: int, width: int) -> tuple[np.ndarray, np.nda
     """(filter type of each row, the filtered rows [H, W]) from the zlib ``stream`` of
     the IDAT chunks; None unless it is complete, clean and exactly H rows of 1 + W bytes.
 
-    It is inflated a few dozen kilobytes at a time straight into the output array: one
-    temporary of the whole image's size, allocated and freed per file, costs the kernel
-    a fresh page for every 4 KiB (glibc hands such blocks back at once), which took
-    longer than the inflating itself.
+    Inflated in one call, never past the expected size: a stream that would inflate
+    further is refused before it is (a file's data is never trusted to be small).
     """
-    kinds = np.empty(height, dtype=np.uint8)
-    pixels = np.empty((height, width), dtype=np.uint8)
+    size = height * (width + 1)
     inflater = _zlib.decompressobj()
-    step = max(1, _CHUNK // (width + 1))
     try:
-        for start in range(0, height, step):
-            rows = min(step, height - start)
-            part = inflater.decompress(stream, rows * (width + 1))
-            stream = inflater.unconsumed_tail
-            if len(part) != rows * (width + 1):
-                return None
-            part = np.frombuffer(part, dtype=np.uint8).reshape(rows, width + 1)
-            kinds[start : start + rows] = part[:, 0]
-            pixels[start : start + rows] = part[:, 1:]
-        beyond = inflater.decompress(stream, 1)  # nothing may follow, and the stream must end
+        raw = inflater.decompress(stream, size)
+        beyond = inflater.decompress(inflater.unconsumed_tail, 1)  # nothing may follow, and the stream must end
     except _zlib.error:
         return None
-    if beyond or not inflater.eof or inflater.unused_data:
+    if len(raw) != size or beyond or not inflater.eof or inflater.unused_data:
         return None
-    return kinds, pixels
+    rows = np.frombuffer(raw, dtype=np.uint8).reshape(height, width + 1)
+    return rows[:, 0].copy(), rows[:, 1:].copy()
 
 
 def _cost(kinds: np.ndarray, rows: np.ndarray) -> int:
@@ -256,13 +243,21 @@ def _running_sums(block: np.ndarray) -> None:
     """Running sums along the rows of a 2-D block, in place, by doubling.
 
     log2(width) whole-block additions: numpy's cumsum of uint8 is a scalar loop, several
-    times slower. An addition whose operands overlap reads them as they were before it,
-    as numpy guarantees.
+    times slower. Only the columns from the first to the last nonzero byte of any row
+    are summed (a mask's objects span part of the width): left of them every sum is 0,
+    right of them each row's sum stays what it is at the last of them. An addition
+    whose operands overlap reads them as they were before it, as numpy guarantees.
     """
+    columns = np.flatnonzero(block.any(axis=0))
+    if not columns.size:
+        return
+    first, end = int(columns[0]), int(columns[-1]) + 1
+    part = block[:, first:end]
     step = 1
-    while step < block.shape[1]:
-        block[:, step:] += block[:, :-step]
+    while step < end - first:
+        part[:, step:] += part[:, :-step]
         step *= 2
+    block[:, end:] = block[:, end - 1 : end]
 
 
 def _walk(above: bytes | bytearray, columns: list[int], values: list[int], average: bool) -> tuple[bytearray, int]:
