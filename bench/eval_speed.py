@@ -151,41 +151,59 @@ def measure_writers(pred: Path, gt: Path, workers: int, writers: list[str], repe
     return measures
 
 
-def measure_eval(pred: Path, gt: Path, workers: int, repeat: int = 1, davis2017_evaluation: Path | None = None,
-                 vos_benchmark: Path | None = None, reference_python: str = sys.executable) -> list[Measure]:
-    """Our command, our function in process, decoding alone, then each reference given.
+def median(measures: list[Measure]) -> Measure:
+    """The run of median CPU (the upper one of an even count)."""
+    return sorted(measures, key=lambda m: m.cpu_s)[len(measures) // 2]
 
-    The first three are ours (fastest of ``repeat`` by CPU); references follow in that order.
+
+def measure_eval(pred: Path, gt: Path, workers: int, repeat: int = 1, davis2017_evaluation: Path | None = None,
+                 vos_benchmark: Path | None = None, reference_python: str = sys.executable
+                 ) -> tuple[list[Measure], dict[str, list[float]]]:
+    """Our command, our function in process, decoding alone, then each reference given;
+    and for each reference its CPU over ours in each round.
+
+    Our command and the references run in turns, ``repeat`` rounds, so that a machine
+    whose speed drifts (a shared VM's does, by 10-20 % in minutes) moves both alike;
+    each is shown by its run of median CPU. The in-process function and decoding alone
+    run first, the fastest of ``repeat`` shown.
     """
     pred, gt = pred.resolve(), gt.resolve()
     frames = sum(max(len(list((gt / s.name).glob("*.png"))) - 2, 0) for s in gt.iterdir() if s.is_dir())
-    print(f"{pred} vs {gt}: {frames} scored frames, {workers} worker(s)")
+    print(f"{pred} vs {gt}: {frames} scored frames, {workers} worker(s), {repeat} round(s)")
 
     # in this process first, so its peak memory is not that of a child run before it
-    measures = [
-        min((run_in_process(pred, gt, workers) for _ in range(repeat)), key=lambda m: m.cpu_s),
-        min((decode_only(pred, gt) for _ in range(repeat)), key=lambda m: m.cpu_s),
-    ]
+    in_process = min((run_in_process(pred, gt, workers) for _ in range(repeat)), key=lambda m: m.cpu_s)
+    decoding = min((decode_only(pred, gt) for _ in range(repeat)), key=lambda m: m.cpu_s)
     with tempfile.TemporaryDirectory(prefix="eval_speed.") as folder:
         folder = Path(folder)
-        ours = [eval_command(pred, gt, workers, folder / f"ours{i}") for i in range(repeat)]
-        measures.insert(0, min(ours, key=lambda m: m.cpu_s))
-
+        references = {}
         if davis2017_evaluation or vos_benchmark:
             davis, annotations, links = davis2017_layout(gt, pred, folder / "reference")
         if davis2017_evaluation:
-            command = [reference_python, "evaluation_method.py", "--task", "semi-supervised", "--set", "val",
-                       "--davis_path", str(davis), "--results_path", str(links)]
-            m = run_command("davis2017-evaluation", command, cwd=davis2017_evaluation)
-            m.jf = read_jf(links / "global_results-val.csv")
-            measures.append(m)
+            def davis2017() -> Measure:
+                command = [reference_python, "evaluation_method.py", "--task", "semi-supervised", "--set", "val",
+                           "--davis_path", str(davis), "--results_path", str(links)]
+                m = run_command("davis2017-evaluation", command, cwd=davis2017_evaluation)
+                m.jf = read_jf(links / "global_results-val.csv")
+                (links / "global_results-val.csv").unlink()  # else the next round only reads it back
+                (links / "per-sequence_results-val.csv").unlink()
+                return m
+            references["davis2017-evaluation"] = davis2017
         if vos_benchmark:
-            command = [reference_python, "benchmark.py", "-g", str(annotations), "-m", str(links), "-n", str(workers)]
-            m = run_command("vos-benchmark", command, cwd=vos_benchmark)
-            # its results.csv: "Global score,   , J&F, J, F" in percent with one decimal
-            m.jf = float((links / "results.csv").read_text().splitlines()[1].split(",")[2]) / 100
-            measures.append(m)
-    return measures
+            def vos() -> Measure:
+                command = [reference_python, "benchmark.py", "-g", str(annotations), "-m", str(links), "-n", str(workers)]
+                m = run_command("vos-benchmark", command, cwd=vos_benchmark)
+                # its results.csv: "Global score,   , J&F, J, F" in percent with one decimal
+                m.jf = float((links / "results.csv").read_text().splitlines()[1].split(",")[2]) / 100
+                return m
+            references["vos-benchmark"] = vos
+        ours, theirs = [], {name: [] for name in references}
+        for i in range(repeat):
+            ours.append(eval_command(pred, gt, workers, folder / f"ours{i}"))
+            for name, run in references.items():
+                theirs[name].append(run())
+    ratios = {name: [t.cpu_s / o.cpu_s for t, o in zip(runs, ours)] for name, runs in theirs.items()}
+    return [median(ours), in_process, decoding, *(median(runs) for runs in theirs.values())], ratios
 
 
 def main() -> None:
@@ -193,14 +211,15 @@ def main() -> None:
     parser.add_argument("--pred", type=Path, default=SHARED / "data" / "predictions" / "osvos-union")
     parser.add_argument("--gt", type=Path, default=SHARED / "data" / "davis2016-val" / "Annotations" / "480p")
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
-    parser.add_argument("--repeat", type=int, default=1, help="runs of each of ours; the fastest (by CPU) is shown")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds: our command and each reference in turn, each shown by its median run")
     parser.add_argument("--davis2017-evaluation", type=Path, help="checkout of davisvideochallenge/davis2017-evaluation")
     parser.add_argument("--vos-benchmark", type=Path, help="checkout of hkchengrex/vos-benchmark")
     parser.add_argument("--reference-python", default=sys.executable, help="interpreter for the references")
     parser.add_argument("--writers", default="", help=f"comma-separated, of {', '.join(png_writers.WRITERS)}")
     args = parser.parse_args()
-    measures = measure_eval(args.pred, args.gt, args.workers, args.repeat, args.davis2017_evaluation,
-                            args.vos_benchmark, args.reference_python)
+    measures, ratios = measure_eval(args.pred, args.gt, args.workers, args.repeat, args.davis2017_evaluation,
+                                    args.vos_benchmark, args.reference_python)
     written = measure_writers(args.pred, args.gt, args.workers, [w for w in args.writers.split(",") if w], args.repeat)
     print(f"\n{'':38s} {'CPU s':>8s} {'wall s':>8s} {'peak MiB':>9s} {'J&F-Mean':>9s}")
     for m in [*measures, *written]:
@@ -208,8 +227,9 @@ def main() -> None:
         print(f"{m.name:38s} {m.cpu_s:8.2f} {m.wall_s:8.2f} {m.peak_mib:9.0f} {jf}")
     ours_command, ours_in_process = measures[0], measures[1]
     for m in measures[3:]:
-        print(f"{m.name}: {m.cpu_s / ours_command.cpu_s:.1f}x the CPU of vosbench eval (command), "
-              f"{m.cpu_s / ours_in_process.cpu_s:.1f}x that of evaluate() in process")
+        rounds = ", ".join(f"{r:.1f}x" for r in ratios[m.name])
+        print(f"{m.name}: {m.cpu_s / ours_command.cpu_s:.1f}x the CPU of vosbench eval (command), medians "
+              f"(each round: {rounds}); {m.cpu_s / ours_in_process.cpu_s:.1f}x that of evaluate() in process")
         for w in written:
             print(f"  {m.cpu_s / w.cpu_s:.1f}x that of {w.name}")
 

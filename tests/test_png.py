@@ -227,7 +227,7 @@ def test_stream_split_over_idat_chunks_and_harmless_chunks():
     assert_decodes(make_png(pixels) + b"anything after IEND", pixels)
 
 
-def test_wide_rows():
+def test_wide_rows_inflate_one_at_a_time():
     pixels = np.random.default_rng(0).integers(0, 256, (3, 70_000), dtype=np.uint8)
     assert_decodes(make_png(pixels, [SUB, UP, NONE], colour=GREY), pixels)
 
