@@ -316,17 +316,22 @@ def test_small_images_are_unfiltered_by_pillow(ways, budgeted):
     assert ways == ["pillow"]
 
 
-def test_walks_that_outrun_the_budget_are_inflated_again_for_pillow(monkeypatch, ways):
+@pytest.mark.parametrize("first", [0, 3])
+def test_walks_that_outrun_the_budget_are_finished_by_pillow(monkeypatch, ways, first):
     # a row of 0s under one of 100 and 101 by turns: Paeth predicts the 0 on the left at
     # every column, the one nonzero filtered byte is the first, and the walk takes a step
-    # a column, which only the running count of its steps sees; the walk has changed the
-    # rows by then, so they are inflated again
-    height, width = 2, 4000
-    pixels = np.zeros((height, width), np.uint8)
-    pixels[0] = 100 + np.arange(width) % 2
-    assert np.count_nonzero(np.frombuffer(filtered_rows(pixels, [NONE, PAETH]), np.uint8)[width + 2 :]) == 1
-    data = make_png(pixels, [NONE, PAETH], colour=GREY)
-    counted = png._ROW_COST + png._WALKED_ROW_COST + png._EVENT_COST  # before walking
+    # a column, which only the running count of its steps sees; Pillow then takes the
+    # rows from the one above it on (a Paeth row, done), the Sub rows among them already summed
+    width = 4000
+    pixels = blobs(np.random.default_rng(first), first + 6, width, objects=4)
+    pixels[first] = 100 + np.arange(width) % 2
+    pixels[first + 1] = 0
+    filters = [SUB, UP, PAETH][:first] + [PAETH, PAETH, SUB, UP, PAETH, SUB]
+    assert np.count_nonzero(np.frombuffer(filtered_rows(pixels[first:first + 2], [NONE, PAETH]), np.uint8)[width + 2 :]) == 1
+    data = make_png(pixels, filters, colour=GREY)
+    height, _, _, stream = png._parse(data)
+    kinds, rows = png._inflate(stream, height, width)
+    counted = png._cost(kinds, rows)  # before walking
     pillow_cost = png._budget(height, width) + png._FIXED_COST
     monkeypatch.setattr(png, "_FIXED_COST", pillow_cost - counted - 100 * png._EVENT_COST)  # 100 steps' worth
     np.testing.assert_array_equal(png.decode(data), pixels)

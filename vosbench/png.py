@@ -76,14 +76,24 @@ def decode(data: bytes) -> np.ndarray | None:
     kinds, pixels = inflated
     mode = "P" if colour == _PALETTE else "L"
     budget = _budget(height, width) - _cost(kinds, pixels)
-    if budget < 0:  # cheaper in Pillow's C loop than in numpy and Python
+    # cheaper in Pillow's C loop than in numpy and Python; and a filter type that does
+    # not exist, which Pillow's decoder reports
+    if budget < 0 or kinds.max() > _PAETH:
         return _unfilter_in_pillow(kinds, pixels, mode)
-    if _unfilter(kinds, pixels, budget):
+    done = _unfilter(kinds, pixels, budget)
+    if done == height:
         return pixels
-    # walks longer than charged, or a filter type that does not exist, left the rows
-    # part-unfiltered: Pillow's decoder takes them inflated afresh (and reports the latter)
-    kinds, pixels = _inflate(idat, height, width)
-    return _unfilter_in_pillow(kinds, pixels, mode)
+    # the walks took longer than charged: Pillow's C loop finishes from the row above the
+    # first left, as final (None) like the Sub rows below it, already summed
+    top = max(done - 1, 0)
+    rest = np.where(kinds[top:] == _SUB, _NONE, kinds[top:]).astype(np.uint8)
+    if done:
+        rest[0] = _NONE
+    finished = _unfilter_in_pillow(rest, pixels[top:], mode)
+    if finished is None:
+        return None
+    pixels[top:] = finished
+    return pixels
 
 
 def _parse(data: bytes) -> tuple[int, int, int, bytes] | None:
@@ -201,9 +211,10 @@ def _unfilter_in_pillow(kinds: np.ndarray, rows: np.ndarray, mode: str) -> np.nd
     return np.asarray(image) if done == (-1, 0) else None
 
 
-def _unfilter(kinds: np.ndarray, rows: np.ndarray, budget: int) -> bool:
-    """Undo the PNG row filters in place (one byte per pixel); False on a filter type
-    that does not exist or when the walks take more events than ``budget`` pays for.
+def _unfilter(kinds: np.ndarray, rows: np.ndarray, budget: int) -> int:
+    """Undo the PNG row filters (types 0 to 4) in place, one byte per pixel, until the
+    walks take more events than ``budget`` pays for; returns the number of rows done
+    from the top (all of them, or the first row left and after it the Sub rows done).
 
     All arithmetic is uint8 and wraps, as PNG's does. None rows are their filtered bytes
     and Sub rows need nothing from the row above, so all Sub rows are done at once. The
@@ -213,8 +224,6 @@ def _unfilter(kinds: np.ndarray, rows: np.ndarray, budget: int) -> bool:
     nonzero filtered byte, few in a mask, which ``decode`` has already charged.
     """
     height, width = rows.shape
-    if kinds.max() > _PAETH:
-        return False
     walked = np.flatnonzero(kinds >= _AVERAGE)
     if walked.size:
         block = rows[walked]
@@ -242,9 +251,9 @@ def _unfilter(kinds: np.ndarray, rows: np.ndarray, budget: int) -> bool:
                 above, events = _walk(above, columns[first:last], values[first:last], kind == _AVERAGE)
                 budget -= _EVENT_COST * (events - (last - first))
                 if budget < 0:
-                    return False
+                    return index
                 pixels[index * width : (index + 1) * width] = above
-    return True
+    return height
 
 
 def _budget(height: int, width: int) -> int:
