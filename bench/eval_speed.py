@@ -158,9 +158,9 @@ def median(measures: list[Measure]) -> Measure:
 
 def measure_eval(pred: Path, gt: Path, workers: int, repeat: int = 1, davis2017_evaluation: Path | None = None,
                  vos_benchmark: Path | None = None, reference_python: str = sys.executable
-                 ) -> tuple[list[Measure], dict[str, list[float]]]:
+                 ) -> tuple[list[Measure], dict[str, list[tuple[float, float]]]]:
     """Our command, our function in process, decoding alone, then each reference given;
-    and for each reference its CPU over ours in each round.
+    and for each reference (its CPU, ours) in each round.
 
     Our command and the references run in turns, ``repeat`` rounds, so that a machine
     whose speed drifts (a shared VM's does, by 10-20 % in minutes) moves both alike;
@@ -202,7 +202,7 @@ def measure_eval(pred: Path, gt: Path, workers: int, repeat: int = 1, davis2017_
             ours.append(eval_command(pred, gt, workers, folder / f"ours{i}"))
             for name, run in references.items():
                 theirs[name].append(run())
-    ratios = {name: [t.cpu_s / o.cpu_s for t, o in zip(runs, ours)] for name, runs in theirs.items()}
+    ratios = {name: [(t.cpu_s, o.cpu_s) for t, o in zip(runs, ours)] for name, runs in theirs.items()}
     return [median(ours), in_process, decoding, *(median(runs) for runs in theirs.values())], ratios
 
 
@@ -227,7 +227,7 @@ def main() -> None:
         print(f"{m.name:38s} {m.cpu_s:8.2f} {m.wall_s:8.2f} {m.peak_mib:9.0f} {jf}")
     ours_command, ours_in_process = measures[0], measures[1]
     for m in measures[3:]:
-        rounds = ", ".join(f"{r:.1f}x" for r in ratios[m.name])
+        rounds = ", ".join(f"{t:.2f}/{o:.2f} s = {t / o:.1f}x" for t, o in ratios[m.name])
         print(f"{m.name}: {m.cpu_s / ours_command.cpu_s:.1f}x the CPU of vosbench eval (command), medians "
               f"(each round: {rounds}); {m.cpu_s / ours_in_process.cpu_s:.1f}x that of evaluate() in process")
         for w in written:
