@@ -3,11 +3,14 @@
 Runs the command as a subprocess (interpreter start and imports included), the Python
 function in this process, and PNG decoding alone of the same files (the floor under
 both), and, when given checkouts, davis2017-evaluation and vos-benchmark on the same
-data in the same session; with ``--writers``, the command again on the predictions as
+data in the same session, in turns with our command (``--repeat`` rounds: a shared VM's
+speed drifts by 10-20 % within minutes, and the references' system time, most of it page
+faults, moves with it); with ``--writers``, the command again on the predictions as
 each of those writers writes them (bench/png_writers.py: every PNG filter type on every
 row, libpng's adaptive choice as OpenCV's writer makes it, Pillow's writers), rewritten
-into a temporary folder; then prints a table and the ratios to the references, which
-read the predictions as they are.
+into a temporary folder; then prints a table (each of ours and the references by its
+run of median CPU) and the ratios to the references, which read the predictions as they
+are, with each round's.
 CPU is user + system time of the process and all its children (worker processes
 included); peak memory is the largest resident set among them. Run from the project
 root:

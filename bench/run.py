@@ -104,8 +104,8 @@ QUICK = Plan(frames=3, repeats=1, telemetry=dict(videos=1, frames=6, size="240x4
 def evaluator_rows(pred: Path, gt: Path, workers: int, references: dict[str, Path], reference_python: str,
                    repeats: int) -> list[Row]:
     """CPU seconds of our evaluator (command, in process, decoding floor) and of each reference."""
-    measures = eval_speed.measure_eval(pred, gt, workers, repeats, references.get("davis2017-evaluation"),
-                                       references.get("vos-benchmark"), reference_python)
+    measures, _ = eval_speed.measure_eval(pred, gt, workers, repeats, references.get("davis2017-evaluation"),
+                                          references.get("vos-benchmark"), reference_python)
     ours = measures[0]
     rows = [Row("eval_cpu", m.name, "", m.cpu_s, "s") for m in measures[:3]]
     # each reference compared with our command
