@@ -83,8 +83,8 @@ def decode(data: bytes) -> np.ndarray | None:
     done = _unfilter(kinds, pixels, budget)
     if done == height:
         return pixels
-    # the walks took longer than charged: Pillow's C loop finishes from the row above the
-    # first left, as final (None) like the Sub rows below it, already summed
+    # a walk took longer than charged: Pillow's C loop finishes the rows from the one
+    # above it on, passed as final (None) like the Sub rows, which are summed already
     top = max(done - 1, 0)
     rest = np.where(kinds[top:] == _SUB, _NONE, kinds[top:]).astype(np.uint8)
     if done:
@@ -213,8 +213,9 @@ def _unfilter_in_pillow(kinds: np.ndarray, rows: np.ndarray, mode: str) -> np.nd
 
 def _unfilter(kinds: np.ndarray, rows: np.ndarray, budget: int) -> int:
     """Undo the PNG row filters (types 0 to 4) in place, one byte per pixel, until the
-    walks take more events than ``budget`` pays for; returns the number of rows done
-    from the top (all of them, or the first row left and after it the Sub rows done).
+    walks take more events than ``budget`` pays for; returns how many rows from the top
+    are done: all of them, or fewer when a walk ran out of budget (the Sub rows below
+    those are done too).
 
     All arithmetic is uint8 and wraps, as PNG's does. None rows are their filtered bytes
     and Sub rows need nothing from the row above, so all Sub rows are done at once. The
