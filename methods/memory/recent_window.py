@@ -125,7 +125,7 @@ class RecentWindowMemory(MemoryPolicy):
     def _drop(self, upcoming: int) -> None:
         # nothing outside the windows of the next frame and later ones is attended again
         r, last = self.temporal_stride, self.num_maskmem - 1
-        oldest = ((upcoming - 2) // r) * r - (last - 2) * r  # the oldest strided frame of the next read
+        oldest = self._frame_in_slot(upcoming, last)  # the oldest strided frame of the next read
         for frame, entry in self.entries.items():
             if entry.conditioning:
                 continue
@@ -138,14 +138,20 @@ class RecentWindowMemory(MemoryPolicy):
     # --- selection ---------------------------------------------------------------------
     def spatial(self, index: int) -> list[tuple[int, int]]:
         """(frame, temporal slot) of the frames frame ``index`` attends to, in order."""
-        last, r = self.num_maskmem - 1, self.temporal_stride
+        last = self.num_maskmem - 1
         chosen = [(f, last) for f, e in sorted(self.entries.items()) if e.conditioning and f < index]
         for distance in range(last, 0, -1):  # the official t_rel: the slot, and the distance when r = 1
-            frame = index - 1 if distance == 1 else ((index - 2) // r) * r - (distance - 2) * r
+            frame = self._frame_in_slot(index, distance)
             entry = self.entries.get(frame)
             if entry is not None and not entry.conditioning and entry.keys is not None:
                 chosen.append((frame, distance - 1))
         return chosen
+
+    def _frame_in_slot(self, index: int, distance: int) -> int:
+        """The frame frame ``index`` reads at temporal distance ``distance`` (slot
+        ``distance - 1``): the previous frame, then every r-th frame before it."""
+        r = self.temporal_stride
+        return index - 1 if distance == 1 else ((index - 2) // r) * r - (distance - 2) * r
 
     def pointer_cap(self) -> int:
         """P: pointers read at most (the video's length when shorter than ``max_obj_ptrs``)."""
