@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from vosbench.eval.boundary import disk, f_from_counts, seg2bmap, tolerance_radius
-from vosbench.eval.frame import Target, score_frame, score_masks
+from vosbench.eval.frame import Target, _nonzero_bbox, score_frame, score_masks
 from vosbench.eval.jaccard import jaccard
 from vosbench.eval.statistics import decay, decay_bins, recall, summarize
 
@@ -163,6 +163,23 @@ def test_packed_scores_equal_the_definitions_on_random_masks():
         gt, pred = _random_mask(rng, shape), _random_mask(rng, shape)
         got = score_frame(gt.view(np.uint8), pred.view(np.uint8), [Target(1, 1)], radius).scores[0]
         assert (got.j, got.f) == _scores_by_definition(gt, pred, radius), (shape, radius)
+
+
+def test_the_box_of_a_frame_is_that_of_its_nonzero_pixels():
+    # a box too big would not change the scores above: held to the definition here, on
+    # heights that are and are not whole groups of rows filling uint64 words, pixels at
+    # any byte of a word, and images that are not contiguous
+    rng = np.random.default_rng(11)
+    for _ in range(3000):
+        shape = (int(rng.integers(1, 33)), int(rng.integers(1, 40)))
+        gt, pred = np.zeros(shape, np.uint8), np.zeros(shape, np.uint8)
+        for image in (gt, pred):
+            for _ in range(rng.integers(0, 3)):
+                image[rng.integers(shape[0]), rng.integers(shape[1])] = rng.integers(1, 256)
+        for a, b in ((gt, pred), (gt[:, ::2], pred[:, ::2])):
+            ys, xs = np.nonzero(a | b)
+            expected = (ys.min(), ys.max(), xs.min(), xs.max()) if ys.size else None
+            assert _nonzero_bbox(a, b) == expected, a.shape
 
 
 def test_several_objects_in_one_frame_are_scored_independently():

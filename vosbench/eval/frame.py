@@ -8,6 +8,7 @@ on some kilobytes.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -84,9 +85,35 @@ def score_masks(gt: np.ndarray, pred: np.ndarray, bound_th: float = BOUND_TH) ->
 def _nonzero_bbox(gt: np.ndarray, pred: np.ndarray) -> tuple[int, int, int, int] | None:
     """Inclusive (y0, y1, x0, x1) of the pixels non-zero in either image, or None.
 
-    Row and column maxima of each image rather than of ``gt | pred``, which writes and
-    reads a frame-sized temporary (2 % more for the whole evaluation).
+    Both images are read 8 pixels to a uint64 word and OR-ed: the first and last non-zero
+    words give the rows, and OR-ing the words of the rows between, ``group`` rows (a whole
+    number of words) at a time, gives the columns. That is two thirds of the time of
+    reductions of the bytes along each axis, which images whose height is not a whole
+    number of such groups (or that are not contiguous) still take.
     """
+    height, width = gt.shape
+    group = 8 // math.gcd(width, 8)
+    if height % group or not (gt.flags.c_contiguous and pred.flags.c_contiguous):
+        return _nonzero_bbox_of_bytes(gt, pred)
+    either = gt.reshape(-1).view("<u8") | pred.reshape(-1).view("<u8")
+    flags = (either != 0).tobytes()
+    first = flags.find(1)
+    if first < 0:
+        return None
+    last = flags.rfind(1)
+    # the first and last non-zero byte of those words (little-endian: byte k is bits 8k..8k+7)
+    low, high = int(either[first]), int(either[last])
+    y0 = (8 * first + ((low & -low).bit_length() - 1) // 8) // width
+    y1 = (8 * last + (high.bit_length() - 1) // 8) // width
+    start, end = (y0 - y0 % group) * width // 8, -(-(y1 + 1) // group) * group * width // 8
+    columns = np.bitwise_or.reduce(either[start:end].reshape(-1, group * width // 8), axis=0)
+    cols = np.flatnonzero(columns.view(np.uint8).reshape(group, width).max(axis=0))
+    return y0, y1, int(cols[0]), int(cols[-1])
+
+
+def _nonzero_bbox_of_bytes(gt: np.ndarray, pred: np.ndarray) -> tuple[int, int, int, int] | None:
+    """``_nonzero_bbox`` from row and column maxima of each image (not of ``gt | pred``,
+    a frame-sized temporary of bytes)."""
     rows = np.flatnonzero(np.maximum(gt.max(axis=1), pred.max(axis=1)))
     if rows.size == 0:
         return None
