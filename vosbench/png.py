@@ -11,7 +11,7 @@ Where the time goes: inflating (zlib-ng's inflate is several times the system zl
 and undoing the row filters. PNG's None, Sub and Up filters are plain (uint8, wrapping)
 running sums, along the row or down the columns, done with numpy; Paeth and Average
 rows are walked in Python from one nonzero filtered byte or edge of the row above to
-the next, which in a mask is a few steps a row (see ``_walk``). Files whose unfiltering
+the next, which in a mask is a few steps a row (see ``_walk_paeth``). Files whose unfiltering
 would cost more that way than Pillow's whole decoding (small or busy images, Paeth or
 Average on many rows) have their inflated rows unfiltered by Pillow's own C code
 instead (``_unfilter_in_pillow``), so no file costs more than Pillow alone.
@@ -59,7 +59,7 @@ _CHUNK = 64 * 1024  # bytes inflated at a time: below glibc's threshold for mmap
 # about _FIXED_COST more per file than Pillow spends on its own per-file work,
 # inflating and the numpy passes about a third of Pillow's time per pixel, then each row
 # that needs the row above, each Paeth or Average row and each event of its walk (see
-# ``_walk``). Files whose unfiltering would cost more than Pillow's decoding are
+# ``_walk_paeth``). Files whose unfiltering would cost more than Pillow's decoding are
 # unfiltered by Pillow's C code after our inflating (which alone is cheaper than Pillow's).
 _FIXED_COST, _ROW_COST, _WALKED_ROW_COST, _EVENT_COST = 30_000, 300, 1_200, 400
 
@@ -221,7 +221,7 @@ def _unfilter(kinds: np.ndarray, rows: np.ndarray, budget: int) -> int:
     and Sub rows need nothing from the row above, so all Sub rows are done at once. The
     rest go top to bottom: an Up row is the row above plus its own bytes, and Paeth and
     Average rows, whose pixels depend on their left neighbour in a way no running sum
-    gives, are walked from one event to the next (see ``_walk``): at least one event per
+    gives, are walked from one event to the next (see ``_walk_paeth``): at least one event per
     nonzero filtered byte, few in a mask, which ``decode`` has already charged.
     """
     height, width = rows.shape
@@ -247,9 +247,10 @@ def _unfilter(kinds: np.ndarray, rows: np.ndarray, budget: int) -> int:
                 above = row
         elif kind >= _AVERAGE:
             above = pixels[(start - 1) * width : start * width] if start else bytes(width)
+            walk = _walk_average if kind == _AVERAGE else _walk_paeth
             for index in range(start, end):
                 first, last = next(spans)
-                above, events = _walk(above, columns[first:last], values[first:last], kind == _AVERAGE)
+                above, events = walk(above, columns[first:last], values[first:last])
                 budget -= _EVENT_COST * (events - (last - first))
                 if budget < 0:
                     return index
@@ -283,20 +284,17 @@ def _running_sums(block: np.ndarray) -> None:
     block[:, end:] = block[:, end - 1 : end]
 
 
-def _walk(above: bytes | bytearray, columns: list[int], values: list[int], average: bool) -> tuple[bytearray, int]:
-    """The pixels of one Paeth (or Average) row from the row ``above`` and the row's
-    nonzero filtered bytes (``values`` at ``columns``); and the number of events taken.
+def _walk_paeth(above: bytes | bytearray, columns: list[int], values: list[int]) -> tuple[bytearray, int]:
+    """The pixels of one Paeth row from the row ``above`` and the row's nonzero filtered
+    bytes (``values`` at ``columns``); and the number of events taken.
 
-    With a the pixel to the left, b above and c above left, a zero filtered byte
-    continues one of two states for as long as the row above does not change (b == c):
-    the row copies the row above where a == c (Paeth predicts b), and holds its value a
-    where a != c (Paeth predicts a). Paeth's copying also goes on across changes of the
-    row above. Average predicts (a + b) // 2: it copies where a == b and holds where
-    a == b - 1, and only between changes of the row above; any other a converges to one
-    of those within eight pixels, one event each. So pixels are computed one by one
-    only at the nonzero filtered bytes, at the changes that end a state, and while an
-    Average row converges; the row starts as a copy of ``above`` and held stretches are
-    filled with their value. Bit-exact with the definition: the formula at every event,
+    With a the pixel to the left, b above and c above left: where a == c Paeth predicts b,
+    so a zero filtered byte copies the row above, up to the next nonzero one whatever the
+    row above does; where a != c and the row above does not change (b == c) it predicts
+    a, so the row holds a up to the next change of the row above. So pixels are computed
+    one by one only at the nonzero filtered bytes and at the changes that end a hold; the
+    row starts as a copy of ``above`` and held stretches are filled with their value.
+    Bit-exact with the definition: the formula at every event (where a == c it gives b),
     and at every other pixel a predictor that gives exactly the copied or held value.
     """
     width = len(above)
@@ -306,13 +304,50 @@ def _walk(above: bytes | bytearray, columns: list[int], values: list[int], avera
     i = k = 0
     while True:
         n = columns[k] if k < len(columns) else width  # next nonzero filtered byte
-        copying = a == c
-        if copying:
-            j = n if not average else min(n, _next_change(above, i))
-        elif not average or a + 1 == c:  # holding a
+        if a == c:  # copying up to it
+            if n >= width:
+                return row, steps
+            j, b = n, above[n]
+            a = (values[k] + b) & 255
+            k += 1
+        else:  # holding a
             j = min(n, _next_change(above, i))
             row[i:j] = bytes((a,)) * (j - i)
-        else:  # an Average row converging
+            if j >= width:
+                return row, steps
+            b, c = above[j], above[j - 1]  # j > 0: a hold starts after an event
+            f = 0
+            if n == j:
+                f = values[k]
+                k += 1
+            pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
+            a = (f + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        row[j] = a
+        steps += 1
+        c = b
+        i = j + 1
+
+
+def _walk_average(above: bytes | bytearray, columns: list[int], values: list[int]) -> tuple[bytearray, int]:
+    """``_walk_paeth`` for an Average row, which predicts (a + b) // 2.
+
+    Between changes of the row above (b == c) that copies where a == b and holds where
+    a == b - 1; any other a converges to one of those within eight pixels, one event each.
+    """
+    width = len(above)
+    row = bytearray(above)
+    steps = 0
+    a = c = 0
+    i = k = 0
+    while True:
+        n = columns[k] if k < len(columns) else width
+        copying = a == c
+        if copying:
+            j = min(n, _next_change(above, i))
+        elif a + 1 == c:  # holding a
+            j = min(n, _next_change(above, i))
+            row[i:j] = bytes((a,)) * (j - i)
+        else:  # converging
             j = i
         if j >= width:
             return row, steps
@@ -323,11 +358,7 @@ def _walk(above: bytes | bytearray, columns: list[int], values: list[int], avera
         if n == j:
             f = values[k]
             k += 1
-        if average:
-            a = (f + ((a + b) >> 1)) & 255
-        else:
-            pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
-            a = (f + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        a = (f + ((a + b) >> 1)) & 255
         row[j] = a
         steps += 1
         c = b
