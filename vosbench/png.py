@@ -74,6 +74,8 @@ def decode(data: bytes) -> np.ndarray | None:
     if inflated is None:
         return None
     kinds, pixels = inflated
+    if not kinds.any():  # no row filtered, as many writers leave masks: nothing to undo
+        return pixels
     mode = "P" if colour == _PALETTE else "L"
     budget = _budget(height, width) - _cost(kinds, pixels)
     # cheaper in Pillow's C loop than in numpy and Python; and a filter type that does
