@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
 from vosbench.atomic import check_output_folder
 from vosbench.errors import VosbenchError
@@ -23,7 +23,14 @@ app = typer.Typer(
 data_app = typer.Typer(help="Datasets: generate synthetic videos (synth), check a dataset before a run (check).", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
-stderr = Console(stderr=True)
+
+@functools.cache
+def rich_console(stderr: bool = False):
+    """The rich console on stdout, or on stderr, made at first use: importing rich costs a
+    quick command such as ``eval`` (which prints without it) a fiftieth of its CPU."""
+    from rich.console import Console
+
+    return Console(stderr=stderr)
 
 
 @app.command("eval")
@@ -74,17 +81,16 @@ def eval_command(
     # the columns, not the DataFrames: building those would import pandas
     overall, objects = result.columns["global"], result.columns["per_sequence"]["sequence"]
     figures = "  ".join(f"{name} {float(values[0]):.3f}" for name, values in list(overall.items())[:4])
-    Console().print(
+    # plain prints: rich is not needed for them (see rich_console)
+    print(
         f"{out}: {figures}  over {len(objects)} object(s) in {len(set(objects))} sequence(s) ({mode} mode, "
-        f"{time.perf_counter() - began:.1f} s)",
-        highlight=False,
-        soft_wrap=True,
+        f"{time.perf_counter() - began:.1f} s)"
     )
     if mode == "lvos" and unseen is None:
-        stderr.print("note: no --unseen file, so every video counts as seen and LVOS's released J&F-Mean is NaN; see J&F-objects")
+        print("note: no --unseen file, so every video counts as seen and LVOS's released J&F-Mean is NaN; see J&F-objects", file=sys.stderr)
     if result.unscored:
         listed = ", ".join(f"{s}/{o}" for s, o in result.unscored[:5])
-        stderr.print(f"note: {len(result.unscored)} object(s) have no scored frame and are left out: {listed}")
+        print(f"note: {len(result.unscored)} object(s) have no scored frame and are left out: {listed}", file=sys.stderr)
 
 
 @app.command("budget")
@@ -119,7 +125,7 @@ def budget_command(
             row["method"], row["sequence"], row["memory_growth"], f"{row['memory_b_bytes_per_frame']:.4g}",
             f"{row[f'frames_to_{gpus[0]:g}GiB_1080p']:.4g}", f"{row['step_ms_60min_1080p']:.4g}",
         )
-    Console().print(view)
+    rich_console().print(view)
     grown = budget.objects(table, gpus)
     written.append(budget.write(grown, folder / "objects.csv"))
     for row in grown.to_dict("records"):
@@ -132,19 +138,19 @@ def budget_command(
                 f"{row['growth_per_object_bytes_per_pixel_frame']:.4g} bytes/pixel added per frame; "
                 f"{gpus[0]:g} GiB at 1080p with 10 objects after {row[f'frames_to_{gpus[0]:g}GiB_1080p_10obj']:.4g} frames"
             )
-        Console().print(line, highlight=False, soft_wrap=True)
+        rich_console().print(line, highlight=False, soft_wrap=True)
     if fit_frames is not None:
         checked = budget.check(run, fit_frames)
         written.append(budget.write(checked, folder / "check.csv"))
         for row in checked.to_dict("records"):
-            Console().print(
+            rich_console().print(
                 f"{row['method']} {row['sequence']}: fitted on frames < {fit_frames}, memory of the other "
                 f"{row['checked_frames']} predicted within {100 * row['memory_max_rel_error']:.2f} % "
                 f"(mean {100 * row['memory_mean_rel_error']:.2f} %), latency median error "
                 f"{100 * row['latency_median_rel_error']:.1f} %",
                 highlight=False, soft_wrap=True,
             )
-    Console().print(f"wrote {', '.join(str(p) for p in written)}", highlight=False, soft_wrap=True)
+    rich_console().print(f"wrote {', '.join(str(p) for p in written)}", highlight=False, soft_wrap=True)
 
 
 @app.command("methods")
@@ -169,7 +175,7 @@ def methods_command() -> None:
             table.add_row("", f"on {family} videos", shown, "the official evaluation's defaults for this dataset family (-d frames: generic)")
         if first:
             table.add_row(spec.name, "", "", spec.summary)
-    Console().print(table)
+    rich_console().print(table)
 
 
 @data_app.command("synth")
@@ -195,7 +201,7 @@ def synth_command(
     began = time.perf_counter()
     result = generate(out, params)
     written = len(result.sequences) - len(result.skipped)
-    Console().print(
+    rich_console().print(
         f"{result.root}: {written} videos written, {len(result.skipped)} already complete "
         f"({layout}, {frames} frames of {height}x{width}, {objects} objects, seed {seed}) "
         f"in {time.perf_counter() - began:.1f} s; " + (f"index {result.index}" if result.index else "no index file (the layout has none)"),
@@ -229,8 +235,8 @@ def check_command(
         frames += info.num_frames
         objects = ", ".join(f"{i} ({info.first_frame[i]})" for i in info.objects.ids)
         table.add_row(name, str(info.num_frames), f"{info.height}x{info.width}", objects, str(len(video.gt_frames)))
-    Console().print(table)
-    Console().print(f"{root}: {len(data.sequences)} sequence(s), {frames} frames, every file readable", highlight=False, soft_wrap=True)
+    rich_console().print(table)
+    rich_console().print(f"{root}: {len(data.sequences)} sequence(s), {frames} frames, every file readable", highlight=False, soft_wrap=True)
 
 
 # Options that `run` and `sweep` share (a sweep is a run over a grid of settings)
@@ -334,7 +340,7 @@ def run_command(
         methods, device, dtype, save_probs, max_frames, warmup, seed, telemetry, evaluate,
         Shard.parse(shard) if shard else None,
     )
-    with RichProgress(stderr) as progress:
+    with RichProgress(rich_console(stderr=True)) as progress:
         report = run(
             config, data, out, overwrite=overwrite, progress=progress, command=["vosbench", *_sys.argv[1:]], executor=engine
         )
@@ -342,7 +348,7 @@ def run_command(
 
 
 def _print_summary(out: Path, segmented: int, skipped: int) -> None:
-    Console().print(f"{out}: {segmented} sequence(s) segmented, {skipped} already done", highlight=False, soft_wrap=True)
+    rich_console().print(f"{out}: {segmented} sequence(s) segmented, {skipped} already done", highlight=False, soft_wrap=True)
     _print_run_table(out)
 
 
@@ -353,7 +359,7 @@ def _print_run_table(out: Path) -> None:
     from vosbench.run import load_run
 
     summary = load_run(out).summary
-    console = Console()
+    console = rich_console()
     table = Table()
     # method labels are never cut (a narrow terminal wraps the figures' headers instead)
     widest = max([len("method"), *(len(label) for label in summary["method"])])
@@ -437,12 +443,12 @@ def sweep_command(
         device=device, dtype=dtype, max_frames=max_frames, warmup=warmup, seed=seed, telemetry=telemetry,
         evaluate=evaluate, shard=Shard.parse(shard) if shard else None,
     )
-    with RichProgress(stderr) as progress:
+    with RichProgress(rich_console(stderr=True)) as progress:
         result = run_sweep(
             plan, config, data, out, overwrite=overwrite, progress=progress, command=["vosbench", *_sys.argv[1:]],
             executor=engine,
         )
-    console = Console()
+    console = rich_console()
     report = result.report
     console.print(f"{out}: {len(plan.choices)} setting(s); {len(report.segmented)} sequence(s) segmented, "
                   f"{len(report.skipped)} already done", highlight=False, soft_wrap=True)
@@ -468,7 +474,7 @@ def merge_command(
     check_output_folder(out, "OUT")
     interrupt_note(f"{out} is written only when the merge is complete; rerun the command")
     merge(out, shards)
-    Console().print(f"{out}: merged {len(shards)} shard(s)")
+    rich_console().print(f"{out}: merged {len(shards)} shard(s)")
 
 
 @app.command("redundancy")
@@ -525,7 +531,8 @@ def redundancy_command(
         max_frames, save_features,
     )
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=stderr, transient=True, disable=not stderr.is_terminal) as progress:
+    err = rich_console(stderr=True)
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task(features, total=None)
 
         def advance(sequence: str, index: int, count: int) -> None:
@@ -540,10 +547,10 @@ def redundancy_command(
         table.add_column(name)
     for analysis_name, row in overall.iterrows():
         table.add_row(analysis_name, f">= {row['threshold']:g}", f"{row['fraction']:.3f}", notes[analysis_name])
-    console = Console()
+    console = rich_console()
     console.print(table)
     for _, row in tables.sequences[~tables.sequences["masks"]].iterrows():
-        stderr.print(f"note: {row['sequence']}: {row['note']}")
+        rich_console(stderr=True).print(f"note: {row['sequence']}: {row['note']}")
     console.print(f"{len(tables.sequences)} sequences analysed into {out}", highlight=False, soft_wrap=True)
 
 
@@ -566,7 +573,7 @@ def report_command(
     chosen = parse_formats(formats)  # a bad --format fails before any run is read
     interrupt_note("a report folder is replaced only when the new report is complete; rerun the command")
     written = build_report(runs, redundancy, out, chosen, title)
-    console = Console()
+    console = rich_console()
     for path in written.values():
         console.print(str(path), highlight=False, soft_wrap=True)
 
@@ -593,11 +600,11 @@ def demo_command(
     interrupt_note(f"what the demo finished in {out} is kept; rerun `vosbench demo` to resume")
     began = time.perf_counter()
     chosen = sequence_names(sequences) if sequences is not None else None
-    with RichProgress(stderr) as progress:
-        result = run_demo(out, root, dataset, chosen, max_frames, progress=progress, on_step=lambda s: stderr.print(s))
+    with RichProgress(rich_console(stderr=True)) as progress:
+        result = run_demo(out, root, dataset, chosen, max_frames, progress=progress, on_step=lambda s: rich_console(stderr=True).print(s))
     _print_run_table(result.run)
     steps = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result.seconds.items())
-    console = Console()
+    console = rich_console()
     console.print(f"demo done in {time.perf_counter() - began:.1f} s ({steps})", highlight=False, soft_wrap=True)
     for path in result.report.values():
         console.print(str(path), highlight=False, soft_wrap=True)
@@ -662,12 +669,12 @@ def main() -> None:
               "(--set resize_short=...), fewer methods at once or a bigger device")
     except SystemExit as done:
         if done.code == 130:
-            stderr.print(f"vosbench: interrupted; {_INTERRUPTED['note']}", highlight=False, soft_wrap=True)
+            rich_console(stderr=True).print(f"vosbench: interrupted; {_INTERRUPTED['note']}", highlight=False, soft_wrap=True)
         raise
 
 
 def _fail(message: str) -> None:
-    stderr.print(f"[bold red]vosbench: error:[/] {message}", highlight=False, soft_wrap=True)
+    rich_console(stderr=True).print(f"[bold red]vosbench: error:[/] {message}", highlight=False, soft_wrap=True)
     sys.exit(2)
 
 

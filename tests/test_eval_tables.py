@@ -121,7 +121,8 @@ def test_columns_must_be_arrays_of_one_length():
 @pytest.mark.parametrize("mode", ["davis", "youtube"])
 def test_eval_command_imports_no_pandas_and_starts_no_blas_threads(tmp_path, mode):
     """The command's fixed cost: pandas and numpy's OpenBLAS thread pool (a thread per core
-    beyond the first, started as numpy loads) are a tenth of a second of CPU each."""
+    beyond the first, started as numpy loads) are a tenth of a second of CPU each, rich
+    (with no terminal for a progress bar) a thirtieth."""
     gt, pred = binary_folders(tmp_path) if mode == "davis" else youtube_folders(tmp_path)
     argv = ["vosbench", "eval", str(pred), "--gt", str(gt), "--out", str(tmp_path / "out"), "--mode", mode, "--workers", "1"]
     script = (
@@ -136,7 +137,7 @@ def test_eval_command_imports_no_pandas_and_starts_no_blas_threads(tmp_path, mod
         "tasks = os.listdir('/proc/self/task') if os.path.isdir('/proc/self/task') else ['self']\n"
         "names = [open(f'/proc/self/task/{t}/comm').read().strip() if t != 'self' else 'main' for t in tasks]\n"
         "print(len([n for n in names if n != 'jemalloc_bg_thd']))  # pyarrow's allocator keeps one\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pandas'))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pandas', 'rich')))\n"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, env=env)

@@ -12,6 +12,7 @@ import concurrent.futures
 import contextlib
 import multiprocessing
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
@@ -210,8 +211,9 @@ def _run(jobs: list[SequenceJob], workers: int, progress: bool) -> list[Sequence
 
 @contextlib.contextmanager
 def _progress(total: int, enabled: bool) -> Iterator[Callable[[], None]]:
-    """A rich progress bar on stderr counting finished sequences; yields ``advance``."""
-    if not enabled:
+    """A rich progress bar on stderr counting finished sequences; yields ``advance``.
+    Without a terminal there is none, and rich is not imported."""
+    if not enabled or not sys.stderr.isatty():
         yield lambda: None
         return
     from rich.console import Console
