@@ -331,7 +331,7 @@ def test_walks_that_outrun_the_budget_are_finished_by_pillow(monkeypatch, ways, 
     data = make_png(pixels, filters, colour=GREY)
     height, _, _, stream = png._parse(data)
     kinds, rows = png._inflate(stream, height, width)
-    counted = png._cost(kinds, rows)  # before walking
+    counted = png._cost(kinds, png._walks(kinds, rows))  # before walking
     pillow_cost = png._budget(height, width) + png._FIXED_COST
     monkeypatch.setattr(png, "_FIXED_COST", pillow_cost - counted - 100 * png._EVENT_COST)  # 100 steps' worth
     np.testing.assert_array_equal(png.decode(data), pixels)

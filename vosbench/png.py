@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import struct
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -77,12 +78,13 @@ def decode(data: bytes) -> np.ndarray | None:
     if not kinds.any():  # no row filtered, as many writers leave masks: nothing to undo
         return pixels
     mode = "P" if colour == _PALETTE else "L"
-    budget = _budget(height, width) - _cost(kinds, pixels)
+    walks = _walks(kinds, pixels)
+    budget = _budget(height, width) - _cost(kinds, walks)
     # cheaper in Pillow's C loop than in numpy and Python; and a filter type that does
     # not exist, which Pillow's decoder reports
     if budget < 0 or kinds.max() > _PAETH:
         return _unfilter_in_pillow(kinds, pixels, mode)
-    done = _unfilter(kinds, pixels, budget)
+    done = _unfilter(kinds, pixels, budget, walks)
     if done == height:
         return pixels
     # a walk took longer than charged: Pillow's C loop finishes the rows from the one
@@ -182,11 +184,26 @@ def _inflate(stream: bytes, height: int, width: int) -> tuple[np.ndarray, np.nda
     return kinds, pixels
 
 
-def _cost(kinds: np.ndarray, rows: np.ndarray) -> int:
-    """What unfiltering these rows costs before any walk goes past their nonzero bytes."""
+class _Walks(NamedTuple):
+    """The Paeth and Average rows of an image and their nonzero filtered bytes: what
+    ``_cost`` charges for and ``_unfilter`` walks from."""
+
+    rows: np.ndarray  # their indices
+    nonzero: np.ndarray  # flat positions of the nonzero bytes in the block of those rows
+    values: np.ndarray  # those bytes
+
+
+def _walks(kinds: np.ndarray, rows: np.ndarray) -> _Walks:
     walked = np.flatnonzero(kinds >= _AVERAGE)
-    events = np.count_nonzero(rows[walked]) if walked.size else 0
-    return _ROW_COST * int(np.count_nonzero(kinds >= _UP)) + _WALKED_ROW_COST * walked.size + _EVENT_COST * events
+    block = rows[walked]
+    nonzero = np.flatnonzero(block != 0)  # flat: numpy's 2-D nonzero is many times slower
+    return _Walks(walked, nonzero, block.ravel()[nonzero])
+
+
+def _cost(kinds: np.ndarray, walks: _Walks) -> int:
+    """What unfiltering these rows costs before any walk goes past their nonzero bytes."""
+    rows, events = walks.rows.size, walks.nonzero.size
+    return _ROW_COST * int(np.count_nonzero(kinds >= _UP)) + _WALKED_ROW_COST * rows + _EVENT_COST * events
 
 
 def _unfilter_in_pillow(kinds: np.ndarray, rows: np.ndarray, mode: str) -> np.ndarray | None:
@@ -213,7 +230,7 @@ def _unfilter_in_pillow(kinds: np.ndarray, rows: np.ndarray, mode: str) -> np.nd
     return np.asarray(image) if done == (-1, 0) else None
 
 
-def _unfilter(kinds: np.ndarray, rows: np.ndarray, budget: int) -> int:
+def _unfilter(kinds: np.ndarray, rows: np.ndarray, budget: int, walks: _Walks) -> int:
     """Undo the PNG row filters (types 0 to 4) in place, one byte per pixel, until the
     walks take more events than ``budget`` pays for; returns how many rows from the top
     are done: all of them, or fewer when a walk ran out of budget (the Sub rows below
@@ -224,16 +241,14 @@ def _unfilter(kinds: np.ndarray, rows: np.ndarray, budget: int) -> int:
     rest go top to bottom: an Up row is the row above plus its own bytes, and Paeth and
     Average rows, whose pixels depend on their left neighbour in a way no running sum
     gives, are walked from one event to the next (see ``_walk_paeth``): at least one event per
-    nonzero filtered byte, few in a mask, which ``decode`` has already charged.
+    nonzero filtered byte, few in a mask, which ``decode`` has already charged. ``walks``
+    are those rows and bytes, as ``_walks`` finds them before anything is unfiltered.
     """
     height, width = rows.shape
-    walked = np.flatnonzero(kinds >= _AVERAGE)
-    if walked.size:
-        block = rows[walked]
-        nonzero = np.flatnonzero(block != 0)  # flat: numpy's 2-D nonzero is many times slower
-        bounds = np.searchsorted(nonzero, np.arange(walked.size + 1) * width).tolist()
+    if walks.rows.size:
+        bounds = np.searchsorted(walks.nonzero, np.arange(walks.rows.size + 1) * width).tolist()
         spans = zip(bounds[:-1], bounds[1:])  # each walked row's nonzero bytes, top to bottom
-        columns, values = (nonzero % width).tolist(), block.ravel()[nonzero].tolist()
+        columns, values = (walks.nonzero % width).tolist(), walks.values.tolist()
         pixels = rows.data.cast("B")  # the same memory, row slices written from bytes
     sub = np.flatnonzero(kinds == _SUB)
     if sub.size:
