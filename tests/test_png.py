@@ -67,8 +67,9 @@ def assert_decodes(data: bytes, expected: np.ndarray | None = None) -> None:
     """Decoded on the fast path, as Pillow decodes it (and as ``expected``, when given)."""
     ours = png.decode(data)
     assert ours is not None, "declined a file it should decode"
-    height, width, colour, stream = png._parse(data)
-    in_pillow = png._unfilter_in_pillow(*png._inflate(stream, height, width), "P" if colour == PALETTE else "L")
+    height, width, _, stream = png._parse(data)
+    kinds, in_pillow = png._inflate(stream, height, width)
+    assert png._unfilter_in_pillow(kinds, in_pillow)
     reference = pillow(data)
     for decoded in (ours, in_pillow):
         assert decoded.dtype == np.uint8 and decoded.shape == reference.shape and decoded.flags.c_contiguous
