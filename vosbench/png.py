@@ -324,9 +324,9 @@ def _walk_paeth(above: bytes | bytearray, columns: list[int], values: list[int])
             j, b = n, above[n]
             a = (values[k] + b) & 255
             k += 1
-        else:  # holding a
-            j = min(n, _next_change(above, i))
-            row[i:j] = bytes((a,)) * (j - i)
+        else:  # holding a, up to the next change of the row above (c is above[i - 1])
+            j = min(n, _SAME_AS[c](above, i).end())
+            row[i:j] = _BYTE[a] * (j - i)
             if j >= width:
                 return row, steps
             b, c = above[j], above[j - 1]  # j > 0: a hold starts after an event
@@ -386,5 +386,7 @@ def _next_change(row: bytes, i: int) -> int:
 
 
 # _RUNS[v] matches a run of bytes equal to v (a C loop; bytes.lstrip tests each byte
-# against a set, several times slower)
+# against a set, several times slower); _SAME_AS[v] is its match method, _BYTE[v] the byte
 _RUNS = [re.compile(re.escape(bytes((v,))) + b"*") for v in range(256)]
+_SAME_AS = [run.match for run in _RUNS]
+_BYTE = [bytes((v,)) for v in range(256)]
