@@ -53,12 +53,11 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
     8-bit palette and greyscale PNGs, what annotations are, go through the fast exact
     decoder in ``vosbench.png``; everything it declines, Pillow reads (or rejects).
     """
-    path = Path(path)
     pixels = _decode_fast(path)
-    return pixels if pixels is not None else _read_with_pillow(path)
+    return pixels if pixels is not None else _read_with_pillow(Path(path))
 
 
-def _decode_fast(path: Path) -> np.ndarray | None:
+def _decode_fast(path: str | os.PathLike) -> np.ndarray | None:
     """``vosbench.png.decode`` of the file, or None when it is not for it (or unreadable)."""
     # os-level reads: a buffered file object costs more than the two system calls
     try:
