@@ -11,7 +11,8 @@ each of those writers writes them (bench/png_writers.py: every PNG filter type o
 row, libpng's adaptive choice as OpenCV's writer makes it, Pillow's writers), rewritten
 into a temporary folder; then prints a table (each of ours and the references by its
 run of median CPU) and the ratios to the references, which read the predictions as they
-are, with each round's.
+are: of the medians, each round's, and the median of the rounds' (a round's two runs are
+a minute apart, so the machine's drift moves them alike).
 CPU is user + system time of the process and all its children (worker processes
 included); peak memory is the largest resident set among them. Run from the project
 root:
@@ -33,6 +34,7 @@ import argparse
 import compileall
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -247,8 +249,10 @@ def main() -> None:
     ours_command, ours_in_process = measures[0], measures[1]
     for m in measures[3:]:
         rounds = ", ".join(f"{t:.2f}/{o:.2f} s = {t / o:.1f}x" for t, o in ratios[m.name])
-        print(f"{m.name}: {m.cpu_s / ours_command.cpu_s:.1f}x the CPU of vosbench eval (command), medians "
-              f"(each round: {rounds}); {m.cpu_s / ours_in_process.cpu_s:.1f}x that of evaluate() in process")
+        paired = statistics.median(t / o for t, o in ratios[m.name])
+        print(f"{m.name}: {m.cpu_s / ours_command.cpu_s:.1f}x the CPU of vosbench eval (command), medians; "
+              f"{paired:.1f}x the median of the rounds' ratios (each round: {rounds}); "
+              f"{m.cpu_s / ours_in_process.cpu_s:.1f}x that of evaluate() in process")
         for w in written:
             print(f"  {m.cpu_s / w.cpu_s:.1f}x that of {w.name}")
 
