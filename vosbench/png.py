@@ -70,7 +70,7 @@ def decode(data: bytes) -> np.ndarray | None:
     parsed = _parse(data)
     if parsed is None:
         return None
-    height, width, colour, idat = parsed
+    height, width, _, idat = parsed
     inflated = _inflate(idat, height, width)
     if inflated is None:
         return None
@@ -221,7 +221,7 @@ def _unfilter_in_pillow(kinds: np.ndarray, rows: np.ndarray) -> bool:
     height, width = rows.shape
     # "L" for palette images too: the same bytes, without the palette a "P" image gets
     image = Image.frombuffer("L", (width, height), rows, "raw", "L", 0, 1)
-    decoder = Image._getdecoder("L", "zip", "L")  # what PngImagePlugin asks for, rawmode = mode
+    decoder = Image._getdecoder("L", "zip", "L")  # PngImagePlugin's decoder, for rawmode L
     try:
         decoder.setimage(image.im, (0, 0, width, height))
         done = decoder.decode(b"".join(blocks))
@@ -360,7 +360,7 @@ def _walk_average(above: bytes | bytearray, columns: list[int], values: list[int
             j = min(n, _next_change(above, i))
         elif a + 1 == c:  # holding a
             j = min(n, _next_change(above, i))
-            row[i:j] = bytes((a,)) * (j - i)
+            row[i:j] = _BYTE[a] * (j - i)
         else:  # converging
             j = i
         if j >= width:
@@ -382,11 +382,10 @@ def _walk_average(above: bytes | bytearray, columns: list[int], values: list[int
 def _next_change(row: bytes, i: int) -> int:
     """The first column j >= i where the row's value differs from the one left of it
     (0 left of the row), or the row's length."""
-    return _RUNS[row[i - 1] if i else 0].match(row, i).end()
+    return _SAME_AS[row[i - 1] if i else 0](row, i).end()
 
 
-# _RUNS[v] matches a run of bytes equal to v (a C loop; bytes.lstrip tests each byte
-# against a set, several times slower); _SAME_AS[v] is its match method, _BYTE[v] the byte
-_RUNS = [re.compile(re.escape(bytes((v,))) + b"*") for v in range(256)]
-_SAME_AS = [run.match for run in _RUNS]
+# _SAME_AS[v](row, i) matches the run of bytes equal to v from column i (a C loop;
+# bytes.lstrip tests each byte against a set, several times slower); _BYTE[v] is the byte
+_SAME_AS = [re.compile(re.escape(bytes((v,))) + b"*").match for v in range(256)]
 _BYTE = [bytes((v,)) for v in range(256)]
